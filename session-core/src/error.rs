@@ -1,0 +1,103 @@
+//! Errors of stores and of the session handle. Both keep their sources.
+
+use std::error::Error as StdError;
+
+/// A boxed error source, as stores report their drivers' errors.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// What a [`SessionStore`](crate::SessionStore) operation can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// `create` found a live record with the same id; the existing record is untouched.
+    #[error("a live session record with this id already exists")]
+    DuplicateId,
+    /// `update` or `touch` found no live record with that id; nothing was written.
+    #[error("no live session record with this id")]
+    NotFound,
+    /// The backend failed (connection, I/O, timeout, bad stored data); the driver's error is
+    /// kept as the source.
+    #[error("session store backend failed: {context}")]
+    Backend {
+        /// What the store was doing, e.g. "loading a record".
+        context: &'static str,
+        /// The driver's error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl StoreError {
+    /// Wraps a backend error with a short description of what the store was doing.
+    pub fn backend(context: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Backend {
+            context,
+            source: source.into(),
+        }
+    }
+}
+
+/// What an operation on a [`Session`](crate::Session) can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The store failed; the store's error (and its source) is kept.
+    #[error("session store failed")]
+    Store(#[from] StoreError),
+    /// The session was deleted (a logout in a concurrent request, for example) before this
+    /// request could save it. Django's `SessionInterrupted`: answer with HTTP 400.
+    #[error(
+        "the session was deleted before the request completed; \
+         the user may have logged out in a concurrent request"
+    )]
+    Interrupted,
+    /// An earlier load failed, so the session will not write anything in this request.
+    #[error("the session could not be loaded earlier in this request, so it will not be saved")]
+    Poisoned,
+    /// A value could not be converted to JSON.
+    #[error("session value for {key:?} could not be serialized")]
+    Serialize {
+        /// The session key (entry name) being written.
+        key: String,
+        /// serde_json's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A stored value does not deserialize into the requested type.
+    #[error("session value for {key:?} does not have the requested type")]
+    Deserialize {
+        /// The entry name being read.
+        key: String,
+        /// serde_json's error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Renders an error with its whole source chain, for logs: `outer: inner: innermost`.
+pub fn error_chain(error: &(dyn StdError + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_errors_keep_their_source() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let error = SessionError::from(StoreError::backend("loading a record", io));
+        let chain = error_chain(&error);
+        assert_eq!(
+            chain,
+            "session store failed: session store backend failed: loading a record: refused"
+        );
+    }
+}

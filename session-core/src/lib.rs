@@ -1,0 +1,46 @@
+//! Server-side sessions for Rust, in the spirit of Django's `django.contrib.sessions`.
+//!
+//! The browser holds only a random [`SessionKey`] in a cookie; the data lives on the server,
+//! in a [`SessionStore`] the application picks. Stores see only [`RecordId`]s, the SHA-256 of
+//! keys, and persist opaque [`Record`]s; every session rule lives here, once.
+//!
+//! - [`Session`]: the handle request code uses (`get`, `insert`, `flush`, `cycle_key`, …).
+//! - [`SessionConfig`]: Django's `SESSION_*` settings and defaults.
+//! - [`SessionStore`]: the contract engines implement; [`MemoryStore`] is the in-memory one.
+//! - [`spawn_cleanup`]: Django's `clearsessions` on a timer.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use session_core::{MemoryStore, Session, SessionConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), session_core::SessionError> {
+//! let session = Session::new(Arc::new(MemoryStore::new()), Arc::new(SessionConfig::default()));
+//! session.insert("user_id", 123).await?;
+//! assert_eq!(session.get::<i64>("user_id").await?, Some(123));
+//! # Ok(())
+//! # }
+//! ```
+
+mod cleanup;
+pub mod codec;
+mod config;
+mod error;
+mod expiry;
+mod key;
+mod memory;
+pub mod record;
+mod session;
+mod store;
+
+pub use cleanup::{CleanupHandle, spawn_cleanup};
+pub use config::SessionConfig;
+pub use cookie::SameSite;
+pub use error::{BoxError, SessionError, StoreError, error_chain};
+pub use expiry::Expiry;
+pub use key::{KEY_LEN, RecordId, SessionKey};
+pub use memory::MemoryStore;
+pub use record::Record;
+pub use session::{Session, TEST_COOKIE_NAME, TEST_COOKIE_VALUE};
+pub use store::SessionStore;
+pub use time;

@@ -1,0 +1,73 @@
+//! The store contract every engine implements.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::{Record, RecordId, StoreError};
+
+/// Where session records live: the contract every engine (database, files, Redis, memory)
+/// implements, and that `session-testkit` checks.
+///
+/// Stores persist opaque [`Record`]s and know nothing of cookies, JSON or session semantics.
+/// "Live" means present with `expires_at > now`, where `now` is the application clock
+/// (`OffsetDateTime::now_utc()`), never a database server's clock. Every moment handed to a
+/// store is UTC in whole milliseconds, and a store gives back exactly what it was given.
+///
+/// Concurrent updates of one record are last-writer-wins, as in Django.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Returns the live record with this id. A missing or expired record is `Ok(None)`; the
+    /// store may delete the expired record it found, and nothing else.
+    async fn load(&self, id: &RecordId) -> Result<Option<Record>, StoreError>;
+
+    /// Inserts a record atomically. A live record with the same id is
+    /// [`StoreError::DuplicateId`] and stays untouched; an expired leftover is replaced.
+    async fn create(&self, record: &Record) -> Result<(), StoreError>;
+
+    /// Replaces the payload and expiry of a live record. When there is no live record,
+    /// [`StoreError::NotFound`] and nothing is created, so a session deleted by a concurrent
+    /// logout stays deleted.
+    async fn update(&self, record: &Record) -> Result<(), StoreError>;
+
+    /// Moves the expiry of a live record and leaves its payload untouched; no live record is
+    /// [`StoreError::NotFound`]. One write of the expiry alone, never a load and an update
+    /// (that would lose concurrent writes).
+    async fn touch(&self, id: &RecordId, expires_at: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Removes the record and reports whether a live one existed. Idempotent.
+    async fn delete(&self, id: &RecordId) -> Result<bool, StoreError>;
+
+    /// Deletes expired records and returns how many. Engines whose backend expires records by
+    /// itself (Redis) return `Ok(0)`.
+    async fn clear_expired(&self) -> Result<u64, StoreError>;
+}
+
+macro_rules! forward_store {
+    ($($ptr:ident),*) => {$(
+        #[async_trait]
+        impl<S: SessionStore + ?Sized> SessionStore for $ptr<S> {
+            async fn load(&self, id: &RecordId) -> Result<Option<Record>, StoreError> {
+                (**self).load(id).await
+            }
+            async fn create(&self, record: &Record) -> Result<(), StoreError> {
+                (**self).create(record).await
+            }
+            async fn update(&self, record: &Record) -> Result<(), StoreError> {
+                (**self).update(record).await
+            }
+            async fn touch(&self, id: &RecordId, expires_at: OffsetDateTime) -> Result<(), StoreError> {
+                (**self).touch(id, expires_at).await
+            }
+            async fn delete(&self, id: &RecordId) -> Result<bool, StoreError> {
+                (**self).delete(id).await
+            }
+            async fn clear_expired(&self) -> Result<u64, StoreError> {
+                (**self).clear_expired().await
+            }
+        }
+    )*};
+}
+
+forward_store!(Arc, Box);

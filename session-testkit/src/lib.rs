@@ -1,0 +1,292 @@
+//! The conformance kit every session store runs, ours and third-party ones alike.
+//!
+//! [`store_conformance!`] expands to one plain `#[test]` per case, in a module named after
+//! its first argument (so every test name carries the engine's name). Each case runs on its
+//! own multi-thread tokio runtime under a timeout, against a fresh store from your factory:
+//!
+//! ```ignore
+//! // tests/conformance.rs of a store crate
+//! use session_testkit::{Caps, store_conformance};
+//!
+//! store_conformance!(memory, Caps::new(), || async { session_core::MemoryStore::new() });
+//! ```
+//!
+//! That yields `memory::store_create_live_duplicate_is_rejected`,
+//! `memory::session_flush_deletes_at_once` and the rest. The factory is called once per case
+//! and must return an isolated store (its own table, file, key prefix or directory), so cases
+//! may run in parallel against one server. Engines that need a server declare it in their
+//! [`Caps`] and find it through [`services`].
+//!
+//! Also here: [`CountingStore`], to assert how much I/O a request costs, and [`FaultyStore`],
+//! to make a store fail on demand.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use session_core::{Session, SessionConfig, SessionKey, SessionStore};
+
+pub mod cases;
+mod counting;
+mod faulty;
+pub mod services;
+
+pub use counting::{CountingStore, Counts};
+pub use faulty::{Faults, FaultyStore, InjectedFault};
+pub use services::Service;
+
+/// What a store under test can do, and what it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// The backend expires records by itself (Redis): `clear_expired` may return 0.
+    pub self_expiring: bool,
+    /// A server the factory needs; without it the cases are skipped (or fail under
+    /// `SESSION_TEST_REQUIRE=1`).
+    pub requires: Option<Service>,
+    /// How long one case may take before it fails as hung.
+    pub timeout: Duration,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Caps {
+    /// A store that needs no server and expires nothing by itself; 30 s per case.
+    pub const fn new() -> Self {
+        Self {
+            self_expiring: false,
+            requires: None,
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The backend expires records by itself.
+    pub const fn self_expiring(mut self) -> Self {
+        self.self_expiring = true;
+        self
+    }
+
+    /// The factory needs this service.
+    pub const fn requires(mut self, service: Service) -> Self {
+        self.requires = Some(service);
+        self
+    }
+
+    /// Sets the per-case timeout.
+    pub const fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+/// What a case gets: the store under test and its capabilities.
+#[derive(Clone)]
+pub struct Ctx {
+    store: Arc<dyn SessionStore>,
+    caps: Caps,
+}
+
+impl Ctx {
+    /// Wraps a store for a case.
+    pub fn new(store: Arc<dyn SessionStore>, caps: Caps) -> Self {
+        Self { store, caps }
+    }
+
+    /// The store under test.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+
+    /// The store's capabilities.
+    pub fn caps(&self) -> Caps {
+        self.caps
+    }
+
+    /// A new session on the store, with Django's default settings.
+    pub fn session(&self) -> Session {
+        self.session_with(SessionConfig::default())
+    }
+
+    /// A new session on the store, with these settings.
+    pub fn session_with(&self, config: SessionConfig) -> Session {
+        Session::new(self.store.clone(), Arc::new(config))
+    }
+
+    /// The session a later request resumes from its cookie.
+    pub fn resume(&self, key: &SessionKey) -> Session {
+        self.resume_with(key, SessionConfig::default())
+    }
+
+    /// The session a later request resumes from its cookie, with these settings.
+    pub fn resume_with(&self, key: &SessionKey, config: SessionConfig) -> Session {
+        Session::from_cookie(self.store.clone(), Arc::new(config), key.expose_secret())
+    }
+
+    /// The same store behind a [`CountingStore`], for cases that count I/O.
+    pub fn counting(&self) -> (Arc<CountingStore<Arc<dyn SessionStore>>>, Ctx) {
+        let counting = Arc::new(CountingStore::new(self.store.clone()));
+        let ctx = Ctx::new(counting.clone(), self.caps);
+        (counting, ctx)
+    }
+
+    /// The same store behind a [`FaultyStore`], for cases that need failures.
+    pub fn faulty(&self) -> (Arc<FaultyStore<Arc<dyn SessionStore>>>, Ctx) {
+        let faulty = Arc::new(FaultyStore::new(self.store.clone()));
+        let ctx = Ctx::new(faulty.clone(), self.caps);
+        (faulty, ctx)
+    }
+}
+
+/// Runs one case: skips it when a required service is missing, else builds a multi-thread
+/// runtime, makes a store with `factory` and runs `case` under the per-case timeout.
+/// [`store_conformance!`] calls this; call it directly for engine-specific cases.
+///
+/// # Panics
+///
+/// When the case fails or times out, or a required service is missing under
+/// `SESSION_TEST_REQUIRE=1`.
+pub fn run_case<F, FF, S, C, CF>(name: &str, caps: Caps, factory: F, case: C)
+where
+    F: FnOnce() -> FF,
+    FF: Future<Output = S>,
+    S: SessionStore,
+    C: FnOnce(Ctx) -> CF,
+    CF: Future<Output = ()>,
+{
+    if let Some(service) = caps.requires
+        && services::require(service).is_none()
+    {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the case");
+    let outcome = runtime.block_on(async {
+        tokio::time::timeout(caps.timeout, async {
+            let store = factory().await;
+            case(Ctx::new(Arc::new(store), caps)).await;
+        })
+        .await
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    assert!(
+        outcome.is_ok(),
+        "conformance case {name} did not finish within {:?}",
+        caps.timeout
+    );
+}
+
+/// Generates one `#[test]` per conformance case, in a module named `$name`.
+///
+/// `store_conformance!(name, caps, factory)`: `caps` is a [`Caps`], `factory` a closure
+/// returning a future that yields a fresh, isolated store.
+#[macro_export]
+macro_rules! store_conformance {
+    ($name:ident, $caps:expr, $factory:expr $(,)?) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::__for_each_case!($crate::__conformance_test; $caps, $factory);
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_test {
+    ($case:ident; [$caps:expr, $factory:expr]) => {
+        #[test]
+        fn $case() {
+            $crate::run_case(
+                concat!(module_path!(), "::", stringify!($case)),
+                $caps,
+                $factory,
+                $crate::cases::$case,
+            );
+        }
+    };
+}
+
+/// Calls `$callback!(case; args…)` for every conformance case: the single list of cases.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __for_each_case {
+    ($callback:path; $($args:tt)*) => {
+        $crate::__for_each_case!(@list $callback; [$($args)*];
+            store_load_missing_is_none,
+            store_roundtrip_unicode,
+            store_roundtrip_nul_escape,
+            store_roundtrip_100_kib,
+            store_roundtrip_empty_object,
+            store_create_live_duplicate_is_rejected,
+            store_create_replaces_expired_leftover,
+            store_update_live_record,
+            store_update_missing_is_not_found,
+            store_update_deleted_is_not_found,
+            store_update_expired_is_not_found,
+            store_update_unchanged_payload,
+            store_load_expired_is_none,
+            store_record_expires_after_deadline,
+            store_delete_reports_live_and_is_idempotent,
+            store_delete_expired_reports_false,
+            store_touch_moves_expiry_keeps_payload,
+            store_touch_missing_is_not_found,
+            store_touch_expired_is_not_found,
+            store_clear_expired_removes_only_expired,
+            store_expires_at_roundtrips_to_the_millisecond,
+            store_records_are_independent,
+            store_concurrent_creates_all_load,
+            store_concurrent_updates_never_mix,
+            session_new_flags,
+            session_get_on_empty,
+            session_loads_lazily,
+            session_insert_sets_flags,
+            session_insert_equal_value_not_modified,
+            session_get_wrong_type_is_error,
+            session_typed_values_roundtrip,
+            session_remove_flags,
+            session_pop_flags,
+            session_pop_missing_not_modified,
+            session_pop_wrong_type_keeps_value,
+            session_set_default,
+            session_update_many,
+            session_inspection,
+            session_clear_flags,
+            session_save_new_persists,
+            session_save_new_empty_creates_record,
+            session_save_keeps_in_memory_data,
+            session_changes_reach_the_next_request,
+            session_emptied_session_saves_empty,
+            session_flush_deletes_at_once,
+            session_flush_unloaded_session,
+            session_cycle_key_keeps_data,
+            session_cycle_key_unloaded_session,
+            session_cycle_key_new_session,
+            session_cycle_key_after_concurrent_flush_is_interrupted,
+            session_flush_after_cycle_key_deletes_old_record,
+            session_invalid_cookie_gets_fresh_key,
+            session_unknown_key_not_adopted,
+            session_default_expiry_age_is_cookie_age,
+            session_inactivity_expiry,
+            session_moment_expiry,
+            session_browser_close_expiry,
+            session_browser_close_from_config,
+            session_expiry_survives_reload,
+            session_expiry_default_resets,
+            session_past_moment_is_empty_next_load,
+            session_save_after_concurrent_delete_is_interrupted,
+            session_corrupt_payload_loads_empty,
+            session_failed_load_poisons,
+            session_test_cookie_helpers,
+        );
+    };
+    (@list $callback:path; $args:tt; $($case:ident),* $(,)?) => {
+        $( $callback!($case; $args); )*
+    };
+}
