@@ -6,6 +6,8 @@
 //!
 //! - [`Session`]: the handle request code uses (`get`, `insert`, `flush`, `cycle_key`, …).
 //! - [`SessionConfig`]: Django's `SESSION_*` settings and defaults.
+//! - [`SessionManager`]: the request lifecycle of Django's `SessionMiddleware`, for any
+//!   framework (`session-tower` applies it to tower and axum).
 //! - [`SessionStore`]: the contract engines implement; [`MemoryStore`] is the in-memory one.
 //! - [`spawn_cleanup`]: Django's `clearsessions` on a timer.
 //!
@@ -22,12 +24,15 @@
 //! # }
 //! ```
 
+#[cfg(feature = "axum")]
+mod axum;
 mod cleanup;
 pub mod codec;
 mod config;
 mod error;
 mod expiry;
 mod key;
+mod manager;
 mod memory;
 pub mod record;
 mod session;
@@ -35,10 +40,11 @@ mod store;
 
 pub use cleanup::{CleanupHandle, spawn_cleanup};
 pub use config::SessionConfig;
-pub use cookie::SameSite;
+pub use cookie::{self, SameSite};
 pub use error::{BoxError, SessionError, StoreError, error_chain};
 pub use expiry::Expiry;
 pub use key::{KEY_LEN, RecordId, SessionKey};
+pub use manager::{Outcome, Replacement, SessionManager};
 pub use memory::MemoryStore;
 pub use record::Record;
 pub use session::{Session, TEST_COOKIE_NAME, TEST_COOKIE_VALUE};

@@ -89,6 +89,8 @@ struct State {
     poisoned: bool,
     /// A write succeeded: the cookie must be (re)sent.
     saved: bool,
+    /// The request carried a session cookie (valid or not).
+    cookie_present: bool,
 }
 
 impl State {
@@ -113,6 +115,17 @@ impl State {
         self.expiry_changed = false;
         self.poisoned = false;
     }
+}
+
+/// What the end-of-request commit did, for the cookie the response gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Committed {
+    /// The record is current: send the cookie with the session's expiry age.
+    Current,
+    /// The expiry-only write was skipped (touch threshold): the record expires at this moment.
+    Kept(OffsetDateTime),
+    /// The record was gone when its expiry was to be renewed: remove the cookie.
+    Gone,
 }
 
 /// The write a save needs.
@@ -152,6 +165,7 @@ impl Session {
             config,
             State {
                 key,
+                cookie_present: true,
                 ..State::default()
             },
         )
@@ -215,6 +229,74 @@ impl Session {
     /// Whether a failed load poisoned the session; it then writes nothing.
     pub fn is_poisoned(&self) -> bool {
         self.state().poisoned
+    }
+
+    /// Whether the request carried a session cookie, valid or not.
+    pub fn had_cookie(&self) -> bool {
+        self.state().cookie_present
+    }
+
+    /// Loads the session if it has a key and is not loaded yet; a failure poisons it and is
+    /// logged. Used by the lifecycle under `save_every_request`.
+    pub(crate) async fn load_for_renewal(&self) {
+        let _ = self.ensure_loaded().await;
+    }
+
+    /// Persists what the request changed, as the request lifecycle does at the end: the full
+    /// write when the session changed, otherwise (under `save_every_request`) an expiry-only
+    /// touch, skipped while more than `touch_threshold` of the lifetime remains.
+    pub(crate) async fn commit(
+        &self,
+        renew: bool,
+        touch_threshold: Option<f64>,
+    ) -> Result<Committed, SessionError> {
+        self.ensure_loaded().await?;
+        let _io = self.inner.io.lock().await;
+        let now = OffsetDateTime::now_utc();
+        let renewal = {
+            let state = self.state();
+            if state.poisoned {
+                return Err(SessionError::Poisoned);
+            }
+            let needs_full_write = state.modified
+                || state.expiry_changed
+                || state.rotated_from.is_some()
+                || !state.stored;
+            match (&state.key, state.expiry) {
+                _ if needs_full_write => None,
+                _ if !renew => return Ok(Committed::Current),
+                // A fixed moment does not move: nothing to renew.
+                (_, Expiry::At(_)) | (None, _) => return Ok(Committed::Current),
+                (Some(key), expiry) => Some((key.clone(), expiry, state.stored_expires_at)),
+            }
+        };
+        let Some((key, expiry, stored_expires_at)) = renewal else {
+            self.write_full().await?;
+            return Ok(Committed::Current);
+        };
+        let cookie_age = self.inner.config.cookie_age;
+        if let (Some(fraction), Some(stored)) = (touch_threshold, stored_expires_at) {
+            let lifetime = expiry.age(cookie_age, now) as f64;
+            let remaining = (stored - now).as_seconds_f64();
+            if remaining > fraction * lifetime {
+                return Ok(Committed::Kept(stored));
+            }
+        }
+        let expires_at = crate::record::truncate_to_millis(expiry.date(cookie_age, now));
+        match self.inner.store.touch(&key.record_id(), expires_at).await {
+            Ok(()) => {
+                let mut state = self.state();
+                state.stored_expires_at = Some(expires_at);
+                state.saved = true;
+                Ok(Committed::Current)
+            }
+            Err(StoreError::NotFound) => {
+                let mut state = self.state();
+                state.make_void();
+                Ok(Committed::Gone)
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Loads the entries on first use. Marks the session accessed.

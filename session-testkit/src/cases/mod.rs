@@ -2,9 +2,11 @@
 //! runs every one of them; engine crates may also call single cases through
 //! [`run_case`](crate::run_case).
 
+mod lifecycle;
 mod session;
 mod store;
 
+pub use lifecycle::*;
 pub use session::*;
 pub use store::*;
 

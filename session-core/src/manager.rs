@@ -1,0 +1,286 @@
+//! `SessionManager`: the request lifecycle of Django's `SessionMiddleware`, for any framework.
+
+use std::sync::Arc;
+
+use cookie::{Cookie, SameSite};
+use time::{Duration, OffsetDateTime};
+
+use crate::session::Committed;
+use crate::{Session, SessionConfig, SessionError, SessionStore};
+
+/// The request lifecycle, framework-agnostic: build a [`Session`] from the request's `Cookie`
+/// headers (no I/O), let the handler use it, then [`finish`](Self::finish) it with the
+/// response status to get the store writes done and an [`Outcome`] to apply to the response.
+///
+/// ```
+/// use session_core::{MemoryStore, SessionConfig, SessionManager};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), session_core::SessionError> {
+/// let manager = SessionManager::new(MemoryStore::new(), SessionConfig::default());
+///
+/// // Request 1: no cookie. The handler stores something.
+/// let session = manager.session_from_headers(std::iter::empty::<&str>());
+/// session.insert("user_id", 123).await?;
+/// let outcome = manager.finish(&session, 200).await;
+/// let cookie = outcome.set_cookie.expect("a new session sets its cookie");
+/// assert!(outcome.vary_cookie);
+///
+/// // Request 2 brings the cookie back.
+/// let header = format!("theme=dark; {}={}", cookie.name(), cookie.value());
+/// let session = manager.session_from_headers([header.as_str()]);
+/// assert_eq!(session.get::<i64>("user_id").await?, Some(123));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct SessionManager {
+    store: Arc<dyn SessionStore>,
+    config: Arc<SessionConfig>,
+}
+
+/// What the response needs after the handler ran: the result of
+/// [`SessionManager::finish`].
+#[derive(Debug, Clone, PartialEq)]
+#[must_use = "the outcome must be applied to the response"]
+pub struct Outcome {
+    /// A `Set-Cookie` to add: the session cookie, or its removal (`Max-Age=0`).
+    pub set_cookie: Option<Cookie<'static>>,
+    /// Whether to add `Vary: Cookie`.
+    pub vary_cookie: bool,
+    /// When set, the handler's response must be replaced by this error response.
+    pub replace_with: Option<Replacement>,
+}
+
+impl Outcome {
+    /// The `Set-Cookie` header value, if any.
+    pub fn set_cookie_header(&self) -> Option<String> {
+        self.set_cookie.as_ref().map(Cookie::to_string)
+    }
+
+    /// Whether the cookie sent is a removal.
+    pub fn removes_cookie(&self) -> bool {
+        self.set_cookie
+            .as_ref()
+            .is_some_and(|cookie| cookie.max_age() == Some(Duration::ZERO))
+    }
+
+    fn nothing() -> Self {
+        Self {
+            set_cookie: None,
+            vary_cookie: false,
+            replace_with: None,
+        }
+    }
+}
+
+/// An error response that replaces the handler's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replacement {
+    /// The session was deleted (a concurrent logout) before this request could save it:
+    /// HTTP 400, as Django's `SessionInterrupted`.
+    Interrupted,
+    /// The store failed while saving: HTTP 503, the handler's body is dropped.
+    StoreUnavailable,
+}
+
+impl Replacement {
+    /// The HTTP status code.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::Interrupted => 400,
+            Self::StoreUnavailable => 503,
+        }
+    }
+
+    /// A short plain-text body.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Interrupted => {
+                "The request's session was deleted before the request completed. \
+                 The user may have logged out in a concurrent request, for example."
+            }
+            Self::StoreUnavailable => "The session store is unavailable. Please try again.",
+        }
+    }
+}
+
+impl SessionManager {
+    /// A manager over `store` with these settings.
+    pub fn new(store: impl SessionStore, config: SessionConfig) -> Self {
+        Self::from_shared(Arc::new(store), Arc::new(config))
+    }
+
+    /// A manager over an already shared store and configuration.
+    pub fn from_shared(store: Arc<dyn SessionStore>, config: Arc<SessionConfig>) -> Self {
+        Self { store, config }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// Step 1: the session named by the request's `Cookie` header values (pass every one:
+    /// HTTP/2 splits them). The first well-formed key under the configured name wins; a cookie
+    /// with that name but no well-formed key gives a new session that still counts as "the
+    /// request carried the cookie". No I/O.
+    pub fn session_from_headers<'a>(
+        &self,
+        cookie_headers: impl IntoIterator<Item = &'a str>,
+    ) -> Session {
+        let mut present = None;
+        for header in cookie_headers {
+            for cookie in Cookie::split_parse(header).flatten() {
+                if cookie.name() != self.config.cookie_name {
+                    continue;
+                }
+                let value = cookie.value_trimmed();
+                if crate::SessionKey::parse(value).is_some() {
+                    return self.session_from_cookie(Some(value));
+                }
+                present.get_or_insert_with(|| value.to_owned());
+            }
+        }
+        self.session_from_cookie(present.as_deref())
+    }
+
+    /// Step 1 for frameworks that parse cookies themselves: the session named by the value of
+    /// the session cookie, if the request had one. No I/O.
+    pub fn session_from_cookie(&self, value: Option<&str>) -> Session {
+        match value {
+            Some(value) => Session::from_cookie(self.store.clone(), self.config.clone(), value),
+            None => Session::new(self.store.clone(), self.config.clone()),
+        }
+    }
+
+    /// Step 2, after the handler: performs the store writes the session needs and says what
+    /// the response must carry, following Django's `SessionMiddleware`:
+    ///
+    /// - the request carried the cookie and the session is now void (flushed, or its key was
+    ///   unknown): a removal cookie and `Vary: Cookie`, whatever the status;
+    /// - the session changed (or was saved, or `save_every_request` is on) and is not void: on
+    ///   a 5xx status nothing is written and no cookie is set; otherwise it is written (create,
+    ///   rotation, update, or an expiry-only touch) and the cookie is set with `Vary: Cookie`;
+    /// - it was only read: `Vary: Cookie`.
+    ///
+    /// A save interrupted by a concurrent logout asks for a 400 with a removal cookie; a store
+    /// failure asks for a 503 (the error is logged with its source).
+    pub async fn finish(&self, session: &Session, status: u16) -> Outcome {
+        let renew = self.config.save_every_request;
+        if renew && status < 500 && session.key().is_some() {
+            session.load_for_renewal().await;
+        }
+        let mut outcome = Outcome::nothing();
+        outcome.vary_cookie = session.is_accessed();
+
+        if session.had_cookie() && session.is_void() {
+            outcome.set_cookie = Some(self.removal_cookie());
+            outcome.vary_cookie = true;
+            return outcome;
+        }
+        let wants_write = session.is_modified() || session.is_saved() || renew;
+        if !wants_write || session.is_void() || session.is_poisoned() || status >= 500 {
+            return outcome;
+        }
+
+        match session.commit(renew, self.config.touch_threshold).await {
+            Ok(Committed::Current) => {
+                outcome.set_cookie = self.session_cookie(session).await;
+                outcome.vary_cookie = true;
+            }
+            Ok(Committed::Kept(expires_at)) => {
+                let left = (expires_at - OffsetDateTime::now_utc()).whole_seconds();
+                outcome.set_cookie = self.cookie_with_age(session, Some(left)).await;
+                outcome.vary_cookie = true;
+            }
+            Ok(Committed::Gone) if session.had_cookie() => {
+                outcome.set_cookie = Some(self.removal_cookie());
+                outcome.vary_cookie = true;
+            }
+            Ok(Committed::Gone) | Err(SessionError::Poisoned) => {}
+            Err(SessionError::Interrupted) => {
+                tracing::info!("session deleted by a concurrent request before it could be saved");
+                outcome.set_cookie = Some(self.removal_cookie());
+                outcome.vary_cookie = true;
+                outcome.replace_with = Some(Replacement::Interrupted);
+            }
+            Err(error) => {
+                tracing::error!(
+                    error = %crate::error::error_chain(&error),
+                    "saving the session failed; answering 503"
+                );
+                outcome.set_cookie = None;
+                outcome.replace_with = Some(Replacement::StoreUnavailable);
+            }
+        }
+        outcome
+    }
+
+    /// The session cookie with `Max-Age`/`Expires` from the session's expiry age, or neither
+    /// for a browser-close session.
+    async fn session_cookie(&self, session: &Session) -> Option<Cookie<'static>> {
+        let age = session.expiry_age().await.ok()?;
+        self.cookie_with_age(session, Some(age)).await
+    }
+
+    async fn cookie_with_age(
+        &self,
+        session: &Session,
+        age: Option<i64>,
+    ) -> Option<Cookie<'static>> {
+        let key = session.key()?;
+        let browser_close = session.expire_at_browser_close().await.ok()?;
+        let mut cookie = self.base_cookie(key.expose_secret().to_owned());
+        cookie.set_http_only(self.config.cookie_http_only);
+        if let (false, Some(age)) = (browser_close, age) {
+            let max_age = Duration::seconds(age);
+            cookie.set_max_age(max_age);
+            cookie.set_expires(crate::expiry::saturating_add(
+                OffsetDateTime::now_utc(),
+                max_age,
+            ));
+        }
+        Some(cookie)
+    }
+
+    /// The cookie that makes the browser forget the session: empty, `Max-Age=0`, expired in
+    /// 1970, with the configured path and domain.
+    pub fn removal_cookie(&self) -> Cookie<'static> {
+        let mut cookie = self.base_cookie(String::new());
+        cookie.set_max_age(Duration::ZERO);
+        cookie.set_expires(OffsetDateTime::UNIX_EPOCH);
+        cookie
+    }
+
+    fn base_cookie(&self, value: String) -> Cookie<'static> {
+        let config = &self.config;
+        let mut cookie = Cookie::new(config.cookie_name.clone(), value);
+        cookie.set_path(config.cookie_path.clone());
+        if let Some(domain) = &config.cookie_domain {
+            cookie.set_domain(domain.clone());
+        }
+        // Browsers drop `SameSite=None` cookies that are not `Secure`.
+        let secure = config.cookie_secure || config.cookie_same_site == Some(SameSite::None);
+        if secure {
+            cookie.set_secure(true);
+        }
+        if let Some(same_site) = config.cookie_same_site {
+            cookie.set_same_site(same_site);
+        }
+        cookie
+    }
+}
+
+impl std::fmt::Debug for SessionManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionManager")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,157 @@
+//! Server-side sessions as tower middleware: Django's `SessionMiddleware` for tower and axum.
+//!
+//! [`SessionLayer`] runs `session_core::SessionManager` around any `http` service: it builds
+//! the request's [`Session`] from its `Cookie` headers (no I/O), puts it in the request's
+//! extensions, and after the handler writes what changed and sets or removes the cookie. A
+//! request whose handler never touches the session costs no store I/O. With the `axum`
+//! feature, `Session` is an extractor.
+//!
+//! A complete axum app:
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use session_core::{MemoryStore, Session, SessionConfig};
+//! use session_tower::SessionLayer;
+//!
+//! async fn visits(session: Session) -> Result<String, axum::http::StatusCode> {
+//!     let error = |_| axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+//!     let count = session.get::<u64>("visits").await.map_err(error)?.unwrap_or(0) + 1;
+//!     session.insert("visits", count).await.map_err(error)?;
+//!     Ok(format!("visit number {count}"))
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let layer = SessionLayer::new(MemoryStore::new(), SessionConfig::default());
+//!     let app = Router::new().route("/", get(visits)).layer(layer);
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     axum::serve(listener, app).await
+//! }
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::{COOKIE, HeaderValue, SET_COOKIE, VARY};
+use http::{Request, Response, StatusCode};
+use session_core::{Outcome, SessionConfig, SessionManager, SessionStore};
+use tower::{Layer, Service};
+
+pub use session_core::Session;
+
+/// The tower layer that gives every request a [`Session`].
+#[derive(Clone, Debug)]
+pub struct SessionLayer {
+    manager: Arc<SessionManager>,
+}
+
+impl SessionLayer {
+    /// Sessions in `store`, with these settings.
+    pub fn new(store: impl SessionStore, config: SessionConfig) -> Self {
+        Self::from_manager(SessionManager::new(store, config))
+    }
+
+    /// Sessions run by an existing manager (to share one store with other code).
+    pub fn from_manager(manager: SessionManager) -> Self {
+        Self {
+            manager: Arc::new(manager),
+        }
+    }
+
+    /// The manager behind the layer.
+    pub fn manager(&self) -> &SessionManager {
+        &self.manager
+    }
+}
+
+impl<S> Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SessionService {
+            inner,
+            manager: self.manager.clone(),
+        }
+    }
+}
+
+/// The service [`SessionLayer`] wraps around a handler.
+#[derive(Clone, Debug)]
+pub struct SessionService<S> {
+    inner: S,
+    manager: Arc<SessionManager>,
+}
+
+/// The boxed future of a [`SessionService`] call.
+pub type ResponseFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Default + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let headers = request.headers().get_all(COOKIE);
+        let session = self
+            .manager
+            .session_from_headers(headers.iter().filter_map(|value| value.to_str().ok()));
+        request.extensions_mut().insert(session.clone());
+
+        // The clone that was polled ready serves this call; a fresh clone waits for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let manager = self.manager.clone();
+        Box::pin(async move {
+            let response = inner.call(request).await?;
+            let outcome = manager.finish(&session, response.status().as_u16()).await;
+            Ok(apply(outcome, response))
+        })
+    }
+}
+
+/// Applies the lifecycle's outcome to the handler's response.
+fn apply<B: Default>(outcome: Outcome, mut response: Response<B>) -> Response<B> {
+    if let Some(replacement) = outcome.replace_with {
+        response = Response::new(B::default());
+        *response.status_mut() =
+            StatusCode::from_u16(replacement.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let headers = response.headers_mut();
+    if let Some(header) = outcome.set_cookie_header() {
+        match HeaderValue::from_str(&header) {
+            Ok(value) => {
+                headers.append(SET_COOKIE, value);
+            }
+            // Cookie names and values come from the config and from [a-z0-9] keys; a config
+            // with characters not allowed in headers cannot produce a cookie.
+            Err(_) => tracing::error!(
+                cookie_name = outcome.set_cookie.as_ref().map(|c| c.name().to_owned()),
+                "the session cookie is not a valid header value; check the cookie settings"
+            ),
+        }
+    }
+    if outcome.vary_cookie {
+        let already = headers
+            .get_all(VARY)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|item| item.trim().eq_ignore_ascii_case("cookie") || item.trim() == "*");
+        if !already {
+            headers.append(VARY, HeaderValue::from_static("Cookie"));
+        }
+    }
+    response
+}
