@@ -4,11 +4,12 @@
 //! its first argument (so every test name carries the engine's name). Each case runs on its
 //! own multi-thread tokio runtime under a timeout, against a fresh store from your factory:
 //!
-//! ```ignore
+//! ```
 //! // tests/conformance.rs of a store crate
 //! use session_testkit::{Caps, store_conformance};
 //!
 //! store_conformance!(memory, Caps::new(), || async { session_core::MemoryStore::new() });
+//! # fn main() {}
 //! ```
 //!
 //! That yields `memory::store_create_live_duplicate_is_rejected`,
@@ -29,10 +30,12 @@ use session_core::{Session, SessionConfig, SessionKey, SessionStore};
 pub mod cases;
 mod counting;
 mod faulty;
+mod guarded;
 pub mod services;
 
 pub use counting::{CountingStore, Counts};
 pub use faulty::{Faults, FaultyStore, InjectedFault};
+pub use guarded::Guarded;
 pub use services::Service;
 
 /// What a store under test can do, and what it needs.

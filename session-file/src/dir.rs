@@ -1,0 +1,188 @@
+//! The session directory: record paths, crash-safe writes, lock stripes. Blocking calls only;
+//! the store runs them on tokio's blocking pool.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, ErrorKind, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use session_core::RecordId;
+
+/// Lock files per directory: records are spread over them by the first two hex digits of
+/// their id, so unrelated sessions rarely wait for each other.
+const LOCK_STRIPES: usize = 256;
+
+/// A session directory and the naming rules inside it.
+#[derive(Debug)]
+pub(crate) struct Dir {
+    path: PathBuf,
+    prefix: String,
+    temp_prefix: String,
+    lock_dir: PathBuf,
+    counter: AtomicU64,
+}
+
+impl Dir {
+    /// Opens (creating it with mode 0700 if missing) a session directory, and checks that it
+    /// is a directory we can write to.
+    pub(crate) fn open(path: &Path, prefix: &str) -> io::Result<Self> {
+        match fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(io::Error::new(
+                    ErrorKind::NotADirectory,
+                    format!("{} exists and is not a directory", path.display()),
+                ));
+            }
+            Err(error) if error.kind() == ErrorKind::NotFound => {
+                DirBuilder::new().recursive(true).mode(0o700).create(path)?;
+            }
+            Err(error) => return Err(error),
+        }
+        let dir = Self {
+            path: path.to_path_buf(),
+            prefix: prefix.to_owned(),
+            // Starts with a dot, which no record name (prefix + hex id) ever does.
+            temp_prefix: format!(".{prefix}.tmp."),
+            lock_dir: path.join(format!(".{prefix}.locks")),
+            counter: AtomicU64::new(0),
+        };
+        match DirBuilder::new().mode(0o700).create(&dir.lock_dir) {
+            Ok(()) => {}
+            Err(error) if error.kind() == ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(not_writable(path, error)),
+        }
+        let probe = dir
+            .write_temp(b"")
+            .map_err(|error| not_writable(path, error))?;
+        fs::remove_file(probe)?;
+        Ok(dir)
+    }
+
+    /// The directory's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file of a record: `<dir>/<prefix><64 hex>`.
+    pub(crate) fn record_path(&self, id: &RecordId) -> PathBuf {
+        self.path.join(format!("{}{}", self.prefix, id.as_str()))
+    }
+
+    /// The record id a file name stands for, if it is one of this store's record files.
+    pub(crate) fn record_id_of(&self, file_name: &str) -> Option<RecordId> {
+        RecordId::parse(file_name.strip_prefix(&self.prefix)?)
+    }
+
+    /// Whether a file name is one of this store's temp files.
+    pub(crate) fn is_temp(&self, file_name: &str) -> bool {
+        file_name.starts_with(&self.temp_prefix)
+    }
+
+    /// Reads a record file without following symlinks; `None` when there is none.
+    pub(crate) fn read(&self, id: &RecordId) -> io::Result<Option<Vec<u8>>> {
+        let mut file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(self.record_path(id))
+        {
+            Ok(file) => file,
+            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(refuse_symlink(error)),
+        };
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(Some(bytes))
+    }
+
+    /// Writes `bytes` to a fresh temp file (mode 0600) and fsyncs it; returns its path.
+    pub(crate) fn write_temp(&self, bytes: &[u8]) -> io::Result<PathBuf> {
+        loop {
+            let n = self.counter.fetch_add(1, Ordering::Relaxed);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let name = format!("{}{}.{n}.{nanos}", self.temp_prefix, std::process::id());
+            let path = self.path.join(name);
+            let mut file = match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path)
+            {
+                Ok(file) => file,
+                Err(error) if error.kind() == ErrorKind::AlreadyExists => continue,
+                Err(error) => return Err(error),
+            };
+            let written = file.write_all(bytes).and_then(|()| file.sync_all());
+            if let Err(error) = written {
+                let _ = fs::remove_file(&path);
+                return Err(error);
+            }
+            return Ok(path);
+        }
+    }
+
+    /// Makes renames, links and removals in the directory durable.
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        File::open(&self.path)?.sync_all()
+    }
+
+    /// Takes the exclusive lock that guards check-and-replace of `id`, across threads and
+    /// processes; released when the returned file is dropped.
+    pub(crate) fn lock(&self, id: &RecordId) -> io::Result<File> {
+        let stripe = usize::from_str_radix(id.as_str().get(..2).unwrap_or("00"), 16).unwrap_or(0)
+            % LOCK_STRIPES;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(self.lock_dir.join(format!("{stripe:02x}")))
+            .map_err(refuse_symlink)?;
+        file.lock()?;
+        Ok(file)
+    }
+}
+
+fn not_writable(path: &Path, error: io::Error) -> io::Error {
+    io::Error::new(
+        error.kind(),
+        format!(
+            "session directory {} is not writable: {error}",
+            path.display()
+        ),
+    )
+}
+
+/// A symlink found where a session file or lock file belongs.
+#[derive(Debug)]
+struct SymlinkRefused;
+
+impl std::fmt::Display for SymlinkRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("refusing to follow a symlink at a session file path")
+    }
+}
+
+impl std::error::Error for SymlinkRefused {}
+
+/// `O_NOFOLLOW` on a symlink fails with `ELOOP`: say what happened.
+fn refuse_symlink(error: io::Error) -> io::Error {
+    if error.raw_os_error() == Some(libc::ELOOP) {
+        io::Error::new(ErrorKind::InvalidData, SymlinkRefused)
+    } else {
+        error
+    }
+}
+
+/// Whether `error` is a refused symlink.
+pub(crate) fn is_symlink_refusal(error: &io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<SymlinkRefused>())
+}

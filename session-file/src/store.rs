@@ -1,0 +1,333 @@
+//! `FileStore`: the store contract on a directory of files.
+
+use std::fs;
+use std::io::{self, ErrorKind};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use session_core::time::OffsetDateTime;
+use session_core::{Record, RecordId, SessionStore, StoreError};
+
+use crate::dir::Dir;
+use crate::format;
+
+/// Temp files older than this are leftovers of a crash; `clear_expired` removes them.
+const TEMP_GRACE: Duration = Duration::from_secs(60);
+
+/// Sessions as files in a directory, one per session: Django's `file` engine, crash-safe.
+///
+/// - A record lives in `<dir>/<prefix><record id>` (prefix `sessionid` by default, as
+///   Django), mode 0600, readable with `cat`: the expiry on the first line, then the payload.
+/// - Every write goes to a temp file (named with a leading dot, so it never matches a
+///   record), is fsynced, then hard-linked (`create`) or renamed (`update`, `touch`) into
+///   place, and the directory is fsynced: a crash leaves the old or the new file, never a
+///   torn one.
+/// - `update`, `touch` and `delete` check and replace under an exclusive file lock (one of
+///   256 lock files in `<dir>/.<prefix>.locks/`), so an update never revives a record that a
+///   concurrent `delete` removed, even from another process sharing the directory.
+/// - Symlinks at record paths are refused (`O_NOFOLLOW`); paths are built from record ids
+///   only, so no input can reach outside the directory.
+/// - All file I/O runs on tokio's blocking pool, never on the runtime's worker threads.
+///
+/// Unix only.
+///
+/// ```
+/// use std::sync::Arc;
+/// use session_core::{Session, SessionConfig};
+/// use session_file::FileStore;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let store = FileStore::new(dir.path().join("sessions"))?;
+/// let session = Session::new(Arc::new(store), Arc::new(SessionConfig::default()));
+/// session.insert("user_id", 123).await?;
+/// session.save().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    dir: Arc<Dir>,
+}
+
+/// Django's default file name prefix (its `SESSION_COOKIE_NAME`).
+pub const DEFAULT_PREFIX: &str = "sessionid";
+
+impl FileStore {
+    /// A store in `dir`, created (mode 0700) when missing. Fails with a clear error when the
+    /// path is not a directory or cannot be written. Blocks briefly: call it at start-up.
+    pub fn new(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::with_prefix(dir, DEFAULT_PREFIX)
+    }
+
+    /// A store in `dir` whose record files start with `prefix` (1 to 64 characters of
+    /// `[A-Za-z0-9_-]`), so several stores can share a directory.
+    pub fn with_prefix(dir: impl AsRef<Path>, prefix: &str) -> Result<Self, StoreError> {
+        let valid = (1..=64).contains(&prefix.len())
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !valid {
+            return Err(StoreError::backend(
+                "opening the session directory",
+                format!("invalid file name prefix {prefix:?}: use 1 to 64 of [A-Za-z0-9_-]"),
+            ));
+        }
+        let dir = Dir::open(dir.as_ref(), prefix)
+            .map_err(|error| StoreError::backend("opening the session directory", error))?;
+        Ok(Self { dir: Arc::new(dir) })
+    }
+
+    /// The session directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs blocking file work on tokio's blocking pool.
+    async fn blocking<T, F>(&self, context: &'static str, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Dir) -> Result<T, Failure> + Send + 'static,
+    {
+        let dir = self.dir.clone();
+        match tokio::task::spawn_blocking(move || work(&dir)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(Failure::Store(error))) => Err(error),
+            Ok(Err(Failure::Io(error))) => Err(StoreError::backend(context, error)),
+            Err(join) => Err(StoreError::backend(context, join)),
+        }
+    }
+}
+
+/// What a blocking operation can fail with.
+enum Failure {
+    Store(StoreError),
+    Io(io::Error),
+}
+
+impl From<io::Error> for Failure {
+    fn from(error: io::Error) -> Self {
+        Self::Io(error)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+fn now_millis() -> i64 {
+    session_core::record::unix_millis(OffsetDateTime::now_utc())
+}
+
+/// What a record path holds.
+enum Stored {
+    Missing,
+    Live(Record),
+    Expired,
+    /// Unreadable contents (logged as a warning).
+    Corrupt,
+}
+
+fn read_stored(dir: &Dir, id: &RecordId) -> io::Result<Stored> {
+    let bytes = match dir.read(id) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Ok(Stored::Missing),
+        Err(error) if crate::dir::is_symlink_refusal(&error) => {
+            warn_corrupt(dir, id, &error);
+            return Ok(Stored::Corrupt);
+        }
+        Err(error) => return Err(error),
+    };
+    Ok(match format::decode_record(id, &bytes) {
+        Ok(record) if record.expires_at_unix_millis() > now_millis() => Stored::Live(record),
+        Ok(_) => Stored::Expired,
+        Err(error) => {
+            warn_corrupt(dir, id, &error);
+            Stored::Corrupt
+        }
+    })
+}
+
+fn warn_corrupt(dir: &Dir, id: &RecordId, error: &dyn std::error::Error) {
+    tracing::warn!(
+        target: "session::security",
+        file = %dir.record_path(id).display(),
+        %error,
+        "Session data corrupted; treating it as no session"
+    );
+}
+
+/// The live record in a file; `None` when missing, expired or corrupted.
+fn live_record(dir: &Dir, id: &RecordId) -> io::Result<Option<Record>> {
+    Ok(match read_stored(dir, id)? {
+        Stored::Live(record) => Some(record),
+        Stored::Missing | Stored::Expired | Stored::Corrupt => None,
+    })
+}
+
+/// Writes `record` to a temp file and renames it over the record's path.
+fn replace(dir: &Dir, record: &Record) -> io::Result<()> {
+    let temp = dir.write_temp(&format::encode(record))?;
+    if let Err(error) = fs::rename(&temp, dir.record_path(record.id())) {
+        let _ = fs::remove_file(&temp);
+        return Err(error);
+    }
+    dir.sync()
+}
+
+/// Removes a record file if it is (still) expired, under its lock.
+fn remove_if_expired(dir: &Dir, id: &RecordId) -> io::Result<bool> {
+    let _lock = dir.lock(id)?;
+    let expired = match dir.read(id)? {
+        Some(bytes) => match format::decode(&bytes) {
+            Ok((millis, _)) => millis <= now_millis(),
+            Err(_) => false,
+        },
+        None => false,
+    };
+    if expired {
+        remove(dir, id)?;
+    }
+    Ok(expired)
+}
+
+fn remove(dir: &Dir, id: &RecordId) -> io::Result<()> {
+    match fs::remove_file(dir.record_path(id)) {
+        Ok(()) => dir.sync(),
+        Err(error) if error.kind() == ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+#[async_trait]
+impl SessionStore for FileStore {
+    async fn load(&self, id: &RecordId) -> Result<Option<Record>, StoreError> {
+        let id = id.clone();
+        self.blocking("loading a session file", move |dir| {
+            match read_stored(dir, &id)? {
+                Stored::Live(record) => Ok(Some(record)),
+                Stored::Expired => {
+                    remove_if_expired(dir, &id)?;
+                    Ok(None)
+                }
+                Stored::Missing | Stored::Corrupt => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        let record = record.clone();
+        self.blocking("creating a session file", move |dir| {
+            let temp = dir.write_temp(&format::encode(&record))?;
+            let path = dir.record_path(record.id());
+            let outcome = match fs::hard_link(&temp, &path) {
+                Ok(()) => dir.sync().map_err(Failure::from),
+                Err(error) if error.kind() == ErrorKind::AlreadyExists => {
+                    // Something is there: a live record (duplicate), or an expired or broken
+                    // leftover that this create replaces.
+                    let _lock = dir.lock(record.id())?;
+                    if live_record(dir, record.id())?.is_some() {
+                        Err(StoreError::DuplicateId.into())
+                    } else {
+                        fs::rename(&temp, &path)
+                            .and_then(|()| dir.sync())
+                            .map_err(Failure::from)
+                    }
+                }
+                Err(error) => Err(error.into()),
+            };
+            match fs::remove_file(&temp) {
+                Ok(()) => {}
+                Err(error) if error.kind() == ErrorKind::NotFound => {}
+                Err(error) => tracing::warn!(%error, "could not remove a session temp file"),
+            }
+            outcome
+        })
+        .await
+    }
+
+    async fn update(&self, record: &Record) -> Result<(), StoreError> {
+        let record = record.clone();
+        self.blocking("updating a session file", move |dir| {
+            let _lock = dir.lock(record.id())?;
+            if live_record(dir, record.id())?.is_none() {
+                return Err(StoreError::NotFound.into());
+            }
+            Ok(replace(dir, &record)?)
+        })
+        .await
+    }
+
+    async fn touch(&self, id: &RecordId, expires_at: OffsetDateTime) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.blocking("touching a session file", move |dir| {
+            let _lock = dir.lock(&id)?;
+            let Some(mut record) = live_record(dir, &id)? else {
+                return Err(StoreError::NotFound.into());
+            };
+            record.set_expires_at(expires_at);
+            Ok(replace(dir, &record)?)
+        })
+        .await
+    }
+
+    async fn delete(&self, id: &RecordId) -> Result<bool, StoreError> {
+        let id = id.clone();
+        self.blocking("deleting a session file", move |dir| {
+            let _lock = dir.lock(&id)?;
+            let live = live_record(dir, &id)?.is_some();
+            remove(dir, &id)?;
+            Ok(live)
+        })
+        .await
+    }
+
+    async fn clear_expired(&self) -> Result<u64, StoreError> {
+        self.blocking("clearing expired session files", move |dir| {
+            let mut removed = 0;
+            for entry in fs::read_dir(dir.path())? {
+                let entry = entry?;
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                if let Some(id) = dir.record_id_of(&name) {
+                    if entry.file_type()?.is_symlink() {
+                        tracing::warn!(
+                            target: "session::security",
+                            file = %entry.path().display(),
+                            "symlink at a session file path; left alone"
+                        );
+                        continue;
+                    }
+                    if remove_if_expired(dir, &id)? {
+                        removed += 1;
+                    }
+                } else if dir.is_temp(&name) && entry.file_type()?.is_file() {
+                    let age = entry
+                        .metadata()?
+                        .modified()
+                        .ok()
+                        .and_then(|at| SystemTime::now().duration_since(at).ok())
+                        .unwrap_or_default();
+                    if age > TEMP_GRACE {
+                        match fs::remove_file(entry.path()) {
+                            Ok(()) => {
+                                tracing::debug!(file = %name, "removed a crashed write's temp file")
+                            }
+                            Err(error) if error.kind() == ErrorKind::NotFound => {}
+                            Err(error) => return Err(error.into()),
+                        }
+                    }
+                }
+            }
+            Ok(removed)
+        })
+        .await
+    }
+}
