@@ -1,0 +1,272 @@
+//! `MySqlStore`: sessions in a MySQL or MariaDB table.
+
+use async_trait::async_trait;
+use session_core::time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use session_core::{Record, RecordId, SessionStore, StoreError};
+use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
+use sqlx::{Row, SqlStr};
+
+use crate::table::{self, CLEAR_BATCH, DEFAULT_TABLE, backend};
+
+/// Sessions in a MySQL or MariaDB table: `id CHAR(64)` primary key, `payload LONGTEXT`
+/// (utf8mb4), `expires_at DATETIME(3)` in UTC with an index named `<table>_expires_at_idx`.
+/// Only syntax both servers share is used.
+///
+/// `create` is a plain `INSERT`; on a duplicate key it deletes the row if it has expired and
+/// inserts once more (an upsert's row count cannot tell a live duplicate apart, because sqlx
+/// sets `CLIENT_FOUND_ROWS`). `update` and `touch` are `UPDATE … WHERE expires_at > ?`;
+/// `delete` is `DELETE … WHERE expires_at > ?`, so its row count says whether a live record
+/// existed (an expired row is left for `clear_expired`, and is never loaded). `clear_expired`
+/// is `DELETE … LIMIT 5000`, repeated.
+///
+/// ```no_run
+/// use session_db::MySqlStore;
+///
+/// # async fn run() -> Result<(), session_core::StoreError> {
+/// let store = MySqlStore::connect("mysql://root@127.0.0.1/app").await?;
+/// store.migrate().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct MySqlStore {
+    pool: MySqlPool,
+    table: String,
+    sql: Statements,
+}
+
+#[derive(Debug, Clone)]
+struct Statements {
+    load: SqlStr,
+    insert: SqlStr,
+    delete_expired_one: SqlStr,
+    update: SqlStr,
+    touch: SqlStr,
+    delete: SqlStr,
+    clear: SqlStr,
+}
+
+impl Statements {
+    fn new(table: &str) -> Self {
+        let t = quote(table);
+        let s = |text: String| table::statement(text);
+        Self {
+            load: s(format!(
+                "SELECT payload, expires_at FROM {t} WHERE id = ? AND expires_at > ?"
+            )),
+            insert: s(format!(
+                "INSERT INTO {t} (id, payload, expires_at) VALUES (?, ?, ?)"
+            )),
+            delete_expired_one: s(format!("DELETE FROM {t} WHERE id = ? AND expires_at <= ?")),
+            update: s(format!(
+                "UPDATE {t} SET payload = ?, expires_at = ? WHERE id = ? AND expires_at > ?"
+            )),
+            touch: s(format!(
+                "UPDATE {t} SET expires_at = ? WHERE id = ? AND expires_at > ?"
+            )),
+            delete: s(format!("DELETE FROM {t} WHERE id = ? AND expires_at > ?")),
+            clear: s(format!(
+                "DELETE FROM {t} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?"
+            )),
+        }
+    }
+}
+
+fn quote(identifier: &str) -> String {
+    format!("`{identifier}`")
+}
+
+/// A UTC moment as the zone-less `DATETIME(3)` value MySQL stores.
+fn utc(at: OffsetDateTime) -> PrimitiveDateTime {
+    let at = at.to_offset(UtcOffset::UTC);
+    PrimitiveDateTime::new(at.date(), at.time())
+}
+
+fn now() -> PrimitiveDateTime {
+    utc(OffsetDateTime::now_utc())
+}
+
+impl MySqlStore {
+    /// A store on an existing pool, in table `sessions`.
+    pub fn new(pool: MySqlPool) -> Self {
+        Self {
+            pool,
+            table: DEFAULT_TABLE.to_owned(),
+            sql: Statements::new(DEFAULT_TABLE),
+        }
+    }
+
+    /// Connects a pool (up to 10 connections) to `url`.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = MySqlPoolOptions::new()
+            .max_connections(10)
+            .connect(url)
+            .await
+            .map_err(backend("connecting to MySQL"))?;
+        Ok(Self::new(pool))
+    }
+
+    /// Uses another table, validated (`[A-Za-z_][A-Za-z0-9_]*`) before any SQL runs.
+    pub fn with_table(mut self, table: &str) -> Result<Self, StoreError> {
+        table::validate("table", table)?;
+        self.table = table.to_owned();
+        self.sql = Statements::new(table);
+        Ok(self)
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &MySqlPool {
+        &self.pool
+    }
+
+    /// Creates the table with its expiry index if missing. Idempotent, and safe when several
+    /// instances run it at once (`GET_LOCK` on one connection around the DDL).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let err = backend("migrating the MySQL session table");
+        let mut conn = self.pool.acquire().await.map_err(&err)?;
+        let lock = format!("session_db_migrate_{}", self.table);
+        let locked: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 30)")
+            .bind(&lock)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(&err)?;
+        if locked != Some(1) {
+            return Err(StoreError::backend(
+                "migrating the MySQL session table",
+                format!("could not take the migration lock {lock:?} within 30 s"),
+            ));
+        }
+        let create = format!(
+            "CREATE TABLE IF NOT EXISTS {t} (\
+             id CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, \
+             payload LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, \
+             expires_at DATETIME(3) NOT NULL, \
+             INDEX {index} (expires_at)) ENGINE = InnoDB",
+            t = quote(&self.table),
+            index = quote(&table::index_name(&self.table)),
+        );
+        let created = sqlx::query(table::statement(create))
+            .execute(&mut *conn)
+            .await
+            .map_err(&err);
+        let released = sqlx::query("SELECT RELEASE_LOCK(?)")
+            .bind(&lock)
+            .execute(&mut *conn)
+            .await
+            .map_err(&err);
+        created?;
+        released.map(drop)
+    }
+
+    async fn insert(&self, record: &Record) -> Result<bool, StoreError> {
+        let outcome = sqlx::query(self.sql.insert.clone())
+            .bind(record.id().as_str())
+            .bind(record.payload())
+            .bind(utc(record.expires_at()))
+            .execute(&self.pool)
+            .await;
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Ok(false),
+            Err(error) => Err(StoreError::backend("inserting a session row", error)),
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for MySqlStore {
+    async fn load(&self, id: &RecordId) -> Result<Option<Record>, StoreError> {
+        let row = sqlx::query(self.sql.load.clone())
+            .bind(id.as_str())
+            .bind(now())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend("loading a session row"))?;
+        let Some(row) = row else { return Ok(None) };
+        let payload: String = row.try_get(0).map_err(backend("reading a session row"))?;
+        let expires_at: PrimitiveDateTime =
+            row.try_get(1).map_err(backend("reading a session row"))?;
+        Ok(Some(Record::new(
+            id.clone(),
+            payload,
+            expires_at.assume_utc(),
+        )))
+    }
+
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        if self.insert(record).await? {
+            return Ok(());
+        }
+        // A row with this id exists: replace it only if it has expired.
+        let cleared = sqlx::query(self.sql.delete_expired_one.clone())
+            .bind(record.id().as_str())
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .map_err(backend("replacing an expired session row"))?;
+        if cleared.rows_affected() == 1 && self.insert(record).await? {
+            return Ok(());
+        }
+        Err(StoreError::DuplicateId)
+    }
+
+    async fn update(&self, record: &Record) -> Result<(), StoreError> {
+        let done = sqlx::query(self.sql.update.clone())
+            .bind(record.payload())
+            .bind(utc(record.expires_at()))
+            .bind(record.id().as_str())
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .map_err(backend("updating a session row"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn touch(&self, id: &RecordId, expires_at: OffsetDateTime) -> Result<(), StoreError> {
+        let done = sqlx::query(self.sql.touch.clone())
+            .bind(utc(expires_at))
+            .bind(id.as_str())
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .map_err(backend("touching a session row"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: &RecordId) -> Result<bool, StoreError> {
+        let done = sqlx::query(self.sql.delete.clone())
+            .bind(id.as_str())
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .map_err(backend("deleting a session row"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn clear_expired(&self) -> Result<u64, StoreError> {
+        let now = now();
+        let mut total = 0;
+        loop {
+            let done = sqlx::query(self.sql.clear.clone())
+                .bind(now)
+                .bind(CLEAR_BATCH)
+                .execute(&self.pool)
+                .await
+                .map_err(backend("clearing expired session rows"))?;
+            total += done.rows_affected();
+            if done.rows_affected() < CLEAR_BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! `PostgresStore`: sessions in a PostgreSQL table.
+
+use async_trait::async_trait;
+use session_core::time::OffsetDateTime;
+use session_core::{Record, RecordId, SessionStore, StoreError};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Row, SqlStr};
+
+use crate::table::{self, CLEAR_BATCH, DEFAULT_TABLE, backend};
+
+/// Sessions in a PostgreSQL table: `id char(64)` primary key, `payload text`,
+/// `expires_at timestamptz` with an index named `<table>_expires_at_idx`.
+///
+/// Ids are bound as `$1::CHAR(64)`: compared as `text`, the column would be cast and its
+/// primary-key index left unused (a sequential scan per request).
+///
+/// Every operation is one statement with the application's clock bound as a parameter:
+/// `create` is an `INSERT … ON CONFLICT DO UPDATE … WHERE` the old row has expired, `update`
+/// and `touch` are `UPDATE … WHERE expires_at > $now`, `delete` is `DELETE … RETURNING` whether
+/// the row was live. `clear_expired` deletes in batches of 5,000 rows.
+///
+/// ```no_run
+/// use session_db::PostgresStore;
+///
+/// # async fn run() -> Result<(), session_core::StoreError> {
+/// let store = PostgresStore::connect("postgres://postgres@127.0.0.1/app").await?;
+/// store.migrate().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    schema: Option<String>,
+    table: String,
+    unlogged: bool,
+    sql: Statements,
+}
+
+#[derive(Debug, Clone)]
+struct Statements {
+    load: SqlStr,
+    create: SqlStr,
+    update: SqlStr,
+    touch: SqlStr,
+    delete: SqlStr,
+    clear: SqlStr,
+}
+
+impl Statements {
+    fn new(schema: Option<&str>, table: &str) -> Self {
+        let t = qualified(schema, table);
+        let s = |text: String| table::statement(text);
+        Self {
+            load: s(format!(
+                "SELECT payload, expires_at FROM {t} WHERE id = $1::CHAR(64) AND expires_at > $2"
+            )),
+            create: s(format!(
+                "INSERT INTO {t} AS old (id, payload, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET payload = EXCLUDED.payload, \
+                 expires_at = EXCLUDED.expires_at WHERE old.expires_at <= $4"
+            )),
+            update: s(format!(
+                "UPDATE {t} SET payload = $2, expires_at = $3 \
+                 WHERE id = $1::CHAR(64) AND expires_at > $4"
+            )),
+            touch: s(format!(
+                "UPDATE {t} SET expires_at = $2 WHERE id = $1::CHAR(64) AND expires_at > $3"
+            )),
+            delete: s(format!(
+                "DELETE FROM {t} WHERE id = $1::CHAR(64) RETURNING expires_at > $2 AS live"
+            )),
+            clear: s(format!(
+                "DELETE FROM {t} WHERE id IN \
+                 (SELECT id FROM {t} WHERE expires_at <= $1 LIMIT $2)"
+            )),
+        }
+    }
+}
+
+fn quote(identifier: &str) -> String {
+    format!("\"{identifier}\"")
+}
+
+fn qualified(schema: Option<&str>, table: &str) -> String {
+    match schema {
+        Some(schema) => format!("{}.{}", quote(schema), quote(table)),
+        None => quote(table),
+    }
+}
+
+impl PostgresStore {
+    /// A store on an existing pool, in table `sessions` of the connection's search path.
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            schema: None,
+            table: DEFAULT_TABLE.to_owned(),
+            unlogged: false,
+            sql: Statements::new(None, DEFAULT_TABLE),
+        }
+    }
+
+    /// Connects a pool (up to 10 connections) to `url`.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .connect(url)
+            .await
+            .map_err(backend("connecting to PostgreSQL"))?;
+        Ok(Self::new(pool))
+    }
+
+    /// Uses another table, validated (`[A-Za-z_][A-Za-z0-9_]*`) before any SQL runs.
+    pub fn with_table(mut self, table: &str) -> Result<Self, StoreError> {
+        table::validate("table", table)?;
+        self.table = table.to_owned();
+        self.sql = Statements::new(self.schema.as_deref(), table);
+        Ok(self)
+    }
+
+    /// Puts the table in this schema (created by [`migrate`](Self::migrate) if missing).
+    pub fn with_schema(mut self, schema: &str) -> Result<Self, StoreError> {
+        table::validate("schema", schema)?;
+        self.schema = Some(schema.to_owned());
+        self.sql = Statements::new(Some(schema), &self.table);
+        Ok(self)
+    }
+
+    /// Speed over crash durability: [`migrate`](Self::migrate) creates the table `UNLOGGED`.
+    /// PostgreSQL then skips the write-ahead log for it: writes are much cheaper, but after a
+    /// server crash (not a clean restart) the table comes back empty, logging every user out,
+    /// and it is not copied to replicas. An existing table is not converted; use
+    /// `ALTER TABLE … SET UNLOGGED` for that.
+    pub fn unlogged(mut self, unlogged: bool) -> Self {
+        self.unlogged = unlogged;
+        self
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Creates the schema, the table and its expiry index if they are missing. Idempotent, and
+    /// safe when several instances run it at once (a transaction-scoped advisory lock).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let err = backend("migrating the PostgreSQL session table");
+        let t = qualified(self.schema.as_deref(), &self.table);
+        let mut tx = self.pool.begin().await.map_err(&err)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(lock_key(&t))
+            .execute(&mut *tx)
+            .await
+            .map_err(&err)?;
+        if let Some(schema) = &self.schema {
+            let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", quote(schema));
+            sqlx::query(table::statement(sql))
+                .execute(&mut *tx)
+                .await
+                .map_err(&err)?;
+        }
+        let unlogged = if self.unlogged { "UNLOGGED " } else { "" };
+        let create = format!(
+            "CREATE {unlogged}TABLE IF NOT EXISTS {t} (\
+             id CHAR(64) PRIMARY KEY, payload TEXT NOT NULL, expires_at TIMESTAMPTZ NOT NULL)"
+        );
+        let index = format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {t} (expires_at)",
+            quote(&table::index_name(&self.table))
+        );
+        for sql in [create, index] {
+            sqlx::query(table::statement(sql))
+                .execute(&mut *tx)
+                .await
+                .map_err(&err)?;
+        }
+        tx.commit().await.map_err(err)
+    }
+}
+
+/// The advisory lock key of a table: a stable 64-bit FNV-1a hash of its qualified name.
+fn lock_key(qualified: &str) -> i64 {
+    let hash = qualified
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
+#[async_trait]
+impl SessionStore for PostgresStore {
+    async fn load(&self, id: &RecordId) -> Result<Option<Record>, StoreError> {
+        let row = sqlx::query(self.sql.load.clone())
+            .bind(id.as_str())
+            .bind(OffsetDateTime::now_utc())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend("loading a session row"))?;
+        let Some(row) = row else { return Ok(None) };
+        let payload: String = row.try_get(0).map_err(backend("reading a session row"))?;
+        let expires_at: OffsetDateTime =
+            row.try_get(1).map_err(backend("reading a session row"))?;
+        Ok(Some(Record::new(id.clone(), payload, expires_at)))
+    }
+
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        let done = sqlx::query(self.sql.create.clone())
+            .bind(record.id().as_str())
+            .bind(record.payload())
+            .bind(record.expires_at())
+            .bind(OffsetDateTime::now_utc())
+            .execute(&self.pool)
+            .await
+            .map_err(backend("inserting a session row"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::DuplicateId);
+        }
+        Ok(())
+    }
+
+    async fn update(&self, record: &Record) -> Result<(), StoreError> {
+        let done = sqlx::query(self.sql.update.clone())
+            .bind(record.id().as_str())
+            .bind(record.payload())
+            .bind(record.expires_at())
+            .bind(OffsetDateTime::now_utc())
+            .execute(&self.pool)
+            .await
+            .map_err(backend("updating a session row"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn touch(&self, id: &RecordId, expires_at: OffsetDateTime) -> Result<(), StoreError> {
+        let done = sqlx::query(self.sql.touch.clone())
+            .bind(id.as_str())
+            .bind(expires_at)
+            .bind(OffsetDateTime::now_utc())
+            .execute(&self.pool)
+            .await
+            .map_err(backend("touching a session row"))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, id: &RecordId) -> Result<bool, StoreError> {
+        let live: Option<bool> = sqlx::query_scalar(self.sql.delete.clone())
+            .bind(id.as_str())
+            .bind(OffsetDateTime::now_utc())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend("deleting a session row"))?;
+        Ok(live == Some(true))
+    }
+
+    async fn clear_expired(&self) -> Result<u64, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let mut total = 0;
+        loop {
+            let done = sqlx::query(self.sql.clear.clone())
+                .bind(now)
+                .bind(CLEAR_BATCH)
+                .execute(&self.pool)
+                .await
+                .map_err(backend("clearing expired session rows"))?;
+            total += done.rows_affected();
+            if done.rows_affected() < CLEAR_BATCH as u64 {
+                return Ok(total);
+            }
+        }
+    }
+}

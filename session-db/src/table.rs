@@ -1,0 +1,76 @@
+//! Table names: validated once, then quoted into the SQL each store builds at construction.
+
+use session_core::StoreError;
+
+/// The default table name.
+pub const DEFAULT_TABLE: &str = "sessions";
+
+/// Longest accepted name: the index name `<table>_expires_at_idx` must fit PostgreSQL's
+/// 63-byte identifiers.
+const MAX_LEN: usize = 48;
+
+/// Accepts `[A-Za-z_][A-Za-z0-9_]*` of at most 48 characters; anything else is an error
+/// before any SQL runs.
+pub(crate) fn validate(kind: &str, name: &str) -> Result<(), StoreError> {
+    let mut bytes = name.bytes();
+    let valid = name.len() <= MAX_LEN
+        && bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(StoreError::backend(
+            "configuring the session table",
+            format!(
+                "invalid {kind} name {name:?}: use [A-Za-z_][A-Za-z0-9_]*, at most {MAX_LEN} characters"
+            ),
+        ))
+    }
+}
+
+/// The expiry index of a table, named after it so two tables never share one.
+pub(crate) fn index_name(table: &str) -> String {
+    format!("{table}_expires_at_idx")
+}
+
+/// How many expired rows one `clear_expired` statement deletes: small enough that no
+/// statement holds its locks for long, large enough to clear millions quickly.
+pub(crate) const CLEAR_BATCH: i64 = 5_000;
+
+/// A statement built once from validated identifiers, cheap to clone per call.
+pub(crate) fn statement(text: String) -> sqlx::SqlStr {
+    use sqlx::SqlSafeStr;
+    // Safe: built only from constant SQL and table names that passed `validate`, quoted.
+    sqlx::AssertSqlSafe(std::sync::Arc::<str>::from(text)).into_sql_str()
+}
+
+/// Wraps a driver error.
+pub(crate) fn backend(context: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |error| StoreError::backend(context, error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_are_validated() {
+        for good in ["sessions", "_s", "Django_Session2", &"a".repeat(48)] {
+            assert!(validate("table", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "1abc",
+            "x; DROP TABLE y",
+            "a-b",
+            "a.b",
+            "\"x\"",
+            "é",
+            &"a".repeat(49),
+        ] {
+            assert!(validate("table", bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! `MySqlStore` on a real MariaDB or MySQL server: the conformance kit and the dialect's own
+//! cases. The server comes from `SESSION_TEST_MYSQL_URL`.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::{live_records, once_per_process, runtime, table_pattern, unique_table};
+use session_core::time::{Duration, OffsetDateTime, PrimitiveDateTime};
+use session_core::{SessionKey, SessionStore, StoreError};
+use session_db::MySqlStore;
+use session_testkit::services::{self, Service};
+use session_testkit::{Caps, run_case, store_conformance};
+use sqlx::QueryBuilder;
+use sqlx::mysql::{MySql, MySqlPool, MySqlPoolOptions};
+
+const TAG: &str = "my";
+const CAPS: Caps = Caps::new().requires(Service::MySql);
+
+fn url() -> String {
+    services::url(Service::MySql).expect("checked by Caps::requires")
+}
+
+fn drop_old_tables() {
+    runtime().block_on(async {
+        let pool = MySqlPoolOptions::new()
+            .max_connections(1)
+            .connect(&url())
+            .await
+            .expect("connect");
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name LIKE ?",
+        )
+        .bind(table_pattern(TAG))
+        .fetch_all(&pool)
+        .await
+        .expect("list old test tables");
+        for table in tables {
+            let sql = format!("DROP TABLE IF EXISTS `{table}`");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .expect("drop");
+        }
+    });
+}
+
+async fn pool(connections: u32) -> MySqlPool {
+    MySqlPoolOptions::new()
+        .max_connections(connections)
+        .connect(&url())
+        .await
+        .expect("connect to MySQL")
+}
+
+async fn mysql_store() -> MySqlStore {
+    static CLEANED: OnceLock<()> = OnceLock::new();
+    once_per_process(&CLEANED, drop_old_tables);
+    let store = MySqlStore::new(pool(4).await)
+        .with_table(&unique_table(TAG))
+        .expect("table");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+store_conformance!(mysql, CAPS, mysql_store);
+
+/// Two instances migrating the same new table at once both succeed.
+#[test]
+fn mysql_concurrent_migrations_succeed() {
+    run_case(
+        "mysql_concurrent_migrations_succeed",
+        CAPS,
+        mysql_store,
+        |_ctx| async move {
+            let pool = pool(4).await;
+            for _ in 0..5 {
+                let table = unique_table(TAG);
+                let a = MySqlStore::new(pool.clone())
+                    .with_table(&table)
+                    .expect("table");
+                let b = MySqlStore::new(pool.clone())
+                    .with_table(&table)
+                    .expect("table");
+                let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+                ra.expect("first migrate");
+                rb.expect("second migrate");
+                a.migrate().await.expect("and again");
+                live_records(&b, 1).await;
+            }
+        },
+    );
+}
+
+/// Two tables in one database each get their own, table-named expiry index.
+#[test]
+fn mysql_two_tables_get_their_own_index() {
+    run_case(
+        "mysql_two_tables_get_their_own_index",
+        CAPS,
+        mysql_store,
+        |_ctx| async move {
+            let pool = pool(2).await;
+            for table in [unique_table(TAG), unique_table(TAG)] {
+                let store = MySqlStore::new(pool.clone())
+                    .with_table(&table)
+                    .expect("table");
+                store.migrate().await.expect("migrate");
+                let indexes: Vec<String> = sqlx::query_scalar(
+                    "SELECT DISTINCT CAST(index_name AS CHAR) FROM information_schema.statistics \
+                 WHERE table_schema = DATABASE() AND table_name = ? AND column_name = 'expires_at'",
+                )
+                .bind(&table)
+                .fetch_all(&pool)
+                .await
+                .expect("indexes");
+                assert_eq!(indexes, [format!("{table}_expires_at_idx")]);
+            }
+        },
+    );
+}
+
+/// A hostile table name is refused before any SQL runs (the pool never connects).
+#[tokio::test]
+async fn mysql_hostile_table_name_refused_before_sql() {
+    let pool = MySqlPoolOptions::new()
+        .connect_lazy("mysql://nobody@127.0.0.1:1/none")
+        .expect("a lazy pool");
+    for name in ["x; DROP TABLE y", "sessions`--", "", "a.b"] {
+        let outcome = MySqlStore::new(pool.clone()).with_table(name);
+        assert!(
+            matches!(outcome, Err(StoreError::Backend { .. })),
+            "{name:?}"
+        );
+    }
+    assert_eq!(pool.size(), 0, "no connection was ever opened");
+}
+
+/// `clear_expired` over 20,000 expired rows returns 20,000 and leaves the live rows.
+#[test]
+fn mysql_clear_expired_20000_rows() {
+    run_case(
+        "mysql_clear_expired_20000_rows",
+        CAPS,
+        mysql_store,
+        |_ctx| async move {
+            let store = mysql_store().await;
+            let live = live_records(&store, 10).await;
+            let past = OffsetDateTime::now_utc() - Duration::minutes(5);
+            let past = PrimitiveDateTime::new(past.date(), past.time());
+            for _ in 0..20 {
+                let mut insert: QueryBuilder<MySql> = QueryBuilder::new(format!(
+                    "INSERT INTO `{}` (id, payload, expires_at) ",
+                    store.table()
+                ));
+                insert.push_values(0..1_000, |mut row, _| {
+                    row.push_bind(SessionKey::generate().record_id().as_str().to_owned())
+                        .push_bind("{}")
+                        .push_bind(past);
+                });
+                insert
+                    .build()
+                    .execute(store.pool())
+                    .await
+                    .expect("bulk insert");
+            }
+            assert_eq!(store.clear_expired().await.expect("clear_expired"), 20_000);
+            assert_eq!(store.clear_expired().await.expect("again"), 0);
+            for record in live {
+                assert_eq!(store.load(record.id()).await.expect("load"), Some(record));
+            }
+        },
+    );
+}

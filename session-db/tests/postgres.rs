@@ -1,0 +1,274 @@
+//! `PostgresStore` on a real PostgreSQL server: the conformance kit and the dialect's own
+//! cases. The server comes from `SESSION_TEST_POSTGRES_URL`.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::{live_records, once_per_process, runtime, table_pattern, unique_table};
+use session_core::time::{Duration, OffsetDateTime};
+use session_core::{SessionStore, StoreError};
+use session_db::PostgresStore;
+use session_testkit::services::{self, Service};
+use session_testkit::{Caps, run_case, store_conformance};
+use sqlx::postgres::PgPoolOptions;
+
+const TAG: &str = "pg";
+
+fn url() -> String {
+    services::url(Service::Postgres).expect("checked by Caps::requires")
+}
+
+fn drop_old_tables() {
+    runtime().block_on(async {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url())
+            .await
+            .expect("connect");
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT tablename::text FROM pg_tables \
+             WHERE schemaname = current_schema() AND tablename LIKE $1",
+        )
+        .bind(table_pattern(TAG))
+        .fetch_all(&pool)
+        .await
+        .expect("list old test tables");
+        for table in tables {
+            let sql = format!("DROP TABLE IF EXISTS \"{table}\"");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .expect("drop");
+        }
+    });
+}
+
+async fn store_on(pool: PgPoolOptions) -> PostgresStore {
+    static CLEANED: OnceLock<()> = OnceLock::new();
+    once_per_process(&CLEANED, drop_old_tables);
+    let pool = pool.connect(&url()).await.expect("connect to PostgreSQL");
+    let store = PostgresStore::new(pool)
+        .with_table(&unique_table(TAG))
+        .expect("table");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+async fn postgres_store() -> PostgresStore {
+    store_on(PgPoolOptions::new().max_connections(4)).await
+}
+
+const CAPS: Caps = Caps::new().requires(Service::Postgres);
+
+store_conformance!(postgres, CAPS, postgres_store);
+
+/// Two instances migrating the same new table at once both succeed.
+#[test]
+fn postgres_concurrent_migrations_succeed() {
+    run_case(
+        "postgres_concurrent_migrations_succeed",
+        CAPS,
+        postgres_store,
+        |ctx| async move {
+            let _ = ctx;
+            let pool = PgPoolOptions::new()
+                .max_connections(4)
+                .connect(&url())
+                .await
+                .expect("connect");
+            for _ in 0..5 {
+                let table = unique_table(TAG);
+                let a = PostgresStore::new(pool.clone())
+                    .with_table(&table)
+                    .expect("table");
+                let b = PostgresStore::new(pool.clone())
+                    .with_table(&table)
+                    .expect("table");
+                let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+                ra.expect("first migrate");
+                rb.expect("second migrate");
+                a.migrate().await.expect("and again");
+                live_records(&b, 1).await;
+            }
+        },
+    );
+}
+
+/// Two tables in one database each get their own expiry index.
+#[test]
+fn postgres_two_tables_get_their_own_index() {
+    run_case(
+        "postgres_two_tables_get_their_own_index",
+        CAPS,
+        postgres_store,
+        |_ctx| async move {
+            let pool = PgPoolOptions::new()
+                .max_connections(2)
+                .connect(&url())
+                .await
+                .expect("connect");
+            let (first, second) = (unique_table(TAG), unique_table(TAG));
+            for table in [&first, &second] {
+                let store = PostgresStore::new(pool.clone())
+                    .with_table(table)
+                    .expect("table");
+                store.migrate().await.expect("migrate");
+                let indexes: Vec<String> = sqlx::query_scalar(
+                "SELECT indexname::text FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE '%expires_at%'",
+            )
+            .bind(table)
+            .fetch_all(&pool)
+            .await
+            .expect("indexes");
+                assert_eq!(indexes, [format!("{table}_expires_at_idx")]);
+            }
+        },
+    );
+}
+
+/// A hostile table name is refused before any SQL runs (the pool never connects).
+#[tokio::test]
+async fn postgres_hostile_table_name_refused_before_sql() {
+    let pool = PgPoolOptions::new()
+        .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+        .expect("a lazy pool");
+    for name in ["x; DROP TABLE y", "sessions\"--", "", "a.b"] {
+        let outcome = PostgresStore::new(pool.clone()).with_table(name);
+        assert!(
+            matches!(outcome, Err(StoreError::Backend { .. })),
+            "{name:?}"
+        );
+        let outcome = PostgresStore::new(pool.clone()).with_schema(name);
+        assert!(outcome.is_err(), "schema {name:?}");
+    }
+    assert_eq!(pool.size(), 0, "no connection was ever opened");
+}
+
+async fn tokyo_store() -> PostgresStore {
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                sqlx::query("SET TIME ZONE 'Asia/Tokyo'")
+                    .execute(conn)
+                    .await
+                    .map(drop)
+            })
+        });
+    let store = store_on(pool).await;
+    let zone: String = sqlx::query_scalar("SHOW TimeZone")
+        .fetch_one(store.pool())
+        .await
+        .expect("SHOW TimeZone");
+    assert_eq!(zone, "Asia/Tokyo");
+    store
+}
+
+/// With the connection's `TimeZone` set to Asia/Tokyo, expiry still behaves.
+#[test]
+fn postgres_tokyo_timezone_expiry_roundtrip() {
+    use session_testkit::cases::store_expires_at_roundtrips_to_the_millisecond as case;
+    run_case(
+        "postgres_tokyo_timezone_expiry_roundtrip",
+        CAPS,
+        tokyo_store,
+        case,
+    );
+}
+
+/// With the connection's `TimeZone` set to Asia/Tokyo, a record expires when it should.
+#[test]
+fn postgres_tokyo_timezone_record_expires() {
+    use session_testkit::cases::store_record_expires_after_deadline as case;
+    run_case(
+        "postgres_tokyo_timezone_record_expires",
+        CAPS,
+        tokyo_store,
+        case,
+    );
+}
+
+/// With the connection's `TimeZone` set to Asia/Tokyo, clear_expired removes exactly the
+/// expired records.
+#[test]
+fn postgres_tokyo_timezone_clear_expired() {
+    use session_testkit::cases::store_clear_expired_removes_only_expired as case;
+    run_case(
+        "postgres_tokyo_timezone_clear_expired",
+        CAPS,
+        tokyo_store,
+        case,
+    );
+}
+
+/// `clear_expired` over 20,000 expired rows returns 20,000 and leaves the live rows.
+#[test]
+fn postgres_clear_expired_20000_rows() {
+    run_case(
+        "postgres_clear_expired_20000_rows",
+        CAPS,
+        postgres_store,
+        |ctx| async move {
+            let _ = ctx;
+            let store = postgres_store().await;
+            let live = live_records(&store, 10).await;
+            let sql = format!(
+                "INSERT INTO \"{}\" (id, payload, expires_at) \
+             SELECT md5(i::text) || md5((-i)::text), '{{}}', $1 FROM generate_series(1, 20000) AS i",
+                store.table()
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(OffsetDateTime::now_utc() - Duration::minutes(5))
+                .execute(store.pool())
+                .await
+                .expect("bulk insert");
+            assert_eq!(store.clear_expired().await.expect("clear_expired"), 20_000);
+            assert_eq!(store.clear_expired().await.expect("again"), 0);
+            for record in live {
+                assert_eq!(store.load(record.id()).await.expect("load"), Some(record));
+            }
+        },
+    );
+}
+
+/// The speed opt-in creates an UNLOGGED table, in the requested schema.
+#[test]
+fn postgres_unlogged_table_in_schema() {
+    run_case(
+        "postgres_unlogged_table_in_schema",
+        CAPS,
+        postgres_store,
+        |_ctx| async move {
+            let pool = PgPoolOptions::new()
+                .max_connections(2)
+                .connect(&url())
+                .await
+                .expect("connect");
+            let table = unique_table(TAG);
+            let schema = format!("{table}_schema");
+            let store = PostgresStore::new(pool.clone())
+                .with_schema(&schema)
+                .and_then(|s| s.with_table(&table))
+                .expect("names")
+                .unlogged(true);
+            store.migrate().await.expect("migrate");
+            let kind: String = sqlx::query_scalar(
+                "SELECT c.relpersistence::text FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+            )
+            .bind(&schema)
+            .bind(&table)
+            .fetch_one(&pool)
+            .await
+            .expect("relpersistence");
+            assert_eq!(kind, "u", "an UNLOGGED table");
+            live_records(&store, 3).await;
+            let sql = format!("DROP SCHEMA \"{schema}\" CASCADE");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .expect("drop schema");
+        },
+    );
+}

@@ -1,0 +1,121 @@
+//! `SqliteStore` on disk (one database file per case) and in memory: the conformance kit and
+//! the dialect's own cases.
+
+mod common;
+
+use common::{live_records, unique_table};
+use session_core::record::unix_millis;
+use session_core::time::{Duration, OffsetDateTime};
+use session_core::{SessionStore, StoreError};
+use session_db::SqliteStore;
+use session_testkit::{Caps, Guarded, run_case, store_conformance};
+use sqlx::sqlite::SqlitePoolOptions;
+
+async fn sqlite_file_store() -> Guarded<SqliteStore, tempfile::TempDir> {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
+    let store = SqliteStore::connect(&url).await.expect("open");
+    store.migrate().await.expect("migrate");
+    Guarded::new(store, dir)
+}
+
+async fn sqlite_memory_store() -> SqliteStore {
+    let store = SqliteStore::connect("sqlite::memory:").await.expect("open");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+store_conformance!(sqlite_file, Caps::new(), sqlite_file_store);
+store_conformance!(sqlite_memory, Caps::new(), sqlite_memory_store);
+
+/// Two instances (two pools, as two processes would) migrating one database file at once
+/// both succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_concurrent_migrations_succeed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("shared.db").display());
+    for _ in 0..5 {
+        let table = unique_table("lite");
+        let a = SqliteStore::connect(&url)
+            .await
+            .expect("open")
+            .with_table(&table)
+            .expect("table");
+        let b = SqliteStore::connect(&url)
+            .await
+            .expect("open")
+            .with_table(&table)
+            .expect("table");
+        let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+        ra.expect("first migrate");
+        rb.expect("second migrate");
+        live_records(&b, 1).await;
+        assert_eq!(a.clear_expired().await.expect("clear"), 0);
+    }
+}
+
+/// Two tables in one database each get their own, table-named expiry index.
+#[tokio::test]
+async fn sqlite_two_tables_get_their_own_index() {
+    let store = SqliteStore::connect("sqlite::memory:").await.expect("open");
+    for table in ["first_sessions", "second_sessions"] {
+        let store = store.clone().with_table(table).expect("table");
+        store.migrate().await.expect("migrate");
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 \
+             AND sql LIKE '%expires_at%'",
+        )
+        .bind(table)
+        .fetch_all(store.pool())
+        .await
+        .expect("indexes");
+        assert_eq!(indexes, [format!("{table}_expires_at_idx")]);
+    }
+}
+
+/// A hostile table name is refused before any SQL runs.
+#[tokio::test]
+async fn sqlite_hostile_table_name_refused_before_sql() {
+    let pool = SqlitePoolOptions::new()
+        .connect_lazy("sqlite:///nonexistent/dir/never.db")
+        .expect("a lazy pool");
+    for name in ["x; DROP TABLE y", "sessions\"--", "", "a.b"] {
+        let outcome = SqliteStore::new(pool.clone()).with_table(name);
+        assert!(
+            matches!(outcome, Err(StoreError::Backend { .. })),
+            "{name:?}"
+        );
+    }
+    assert_eq!(pool.size(), 0, "no connection was ever opened");
+}
+
+/// `clear_expired` over 20,000 expired rows returns 20,000 and leaves the live rows.
+#[test]
+fn sqlite_clear_expired_20000_rows() {
+    run_case(
+        "sqlite_clear_expired_20000_rows",
+        Caps::new(),
+        sqlite_file_store,
+        |ctx| async move {
+            let _ = ctx;
+            let guarded = sqlite_file_store().await;
+            let store = guarded.store();
+            let live = live_records(store, 10).await;
+            let past = unix_millis(OffsetDateTime::now_utc() - Duration::minutes(5));
+            sqlx::query(
+            "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 20000) \
+             INSERT INTO sessions (id, payload, expires_at) \
+             SELECT printf('%064d', n), '{}', ?1 FROM seq",
+        )
+        .bind(past)
+        .execute(store.pool())
+        .await
+        .expect("bulk insert");
+            assert_eq!(store.clear_expired().await.expect("clear_expired"), 20_000);
+            assert_eq!(store.clear_expired().await.expect("again"), 0);
+            for record in live {
+                assert_eq!(store.load(record.id()).await.expect("load"), Some(record));
+            }
+        },
+    );
+}
