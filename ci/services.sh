@@ -53,4 +53,36 @@ else
   log "Redis answers"
 fi
 
+# A three-master Redis Cluster on 127.0.0.1:7000-7002, for the cluster tests.
+CLUSTER_PORTS="7000 7001 7002"
+CLUSTER_DIR=${SESSION_CLUSTER_DIR:-/tmp/session-redis-cluster}
+cluster_ok() { redis-cli -p 7000 cluster info 2>/dev/null | grep -q '^cluster_state:ok'; }
+node_up() { [ "$(redis-cli -p "$1" ping 2>/dev/null)" = PONG ]; }
+
+if cluster_ok; then
+  log "Redis Cluster answers"
+else
+  log "starting the Redis Cluster"
+  for port in $CLUSTER_PORTS; do
+    if ! node_up "$port"; then
+      rm -rf "$CLUSTER_DIR/$port" && mkdir -p "$CLUSTER_DIR/$port"
+      redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
+        --cluster-config-file "$CLUSTER_DIR/$port/nodes.conf" --cluster-node-timeout 5000 \
+        --save "" --appendonly no --dir "$CLUSTER_DIR/$port" --daemonize yes \
+        --logfile "$CLUSTER_DIR/$port/redis.log" || true
+    fi
+  done
+  for port in $CLUSTER_PORTS; do wait_for "cluster node $port" 40 node_up "$port" || status=1; done
+  if ! cluster_ok; then
+    # Nodes that answer but form no healthy cluster: reset them and create it anew.
+    for port in $CLUSTER_PORTS; do
+      redis-cli -p "$port" flushall >/dev/null 2>&1
+      redis-cli -p "$port" cluster reset hard >/dev/null 2>&1
+    done
+    redis-cli --cluster create 127.0.0.1:7000 127.0.0.1:7001 127.0.0.1:7002 \
+      --cluster-replicas 0 --cluster-yes >/dev/null || status=1
+    wait_for "Redis Cluster state ok" 60 cluster_ok || status=1
+  fi
+fi
+
 exit $status
