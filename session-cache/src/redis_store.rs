@@ -307,9 +307,11 @@ mod cluster {
 
     /// A cluster connection made on first use (and retried on the next use if that fails).
     #[derive(Clone)]
-    pub(super) struct LazyCluster {
+    pub(super) struct LazyCluster(Arc<Inner>);
+
+    struct Inner {
         client: ClusterClient,
-        connection: Arc<OnceCell<ClusterConnection>>,
+        connection: OnceCell<ClusterConnection>,
     }
 
     impl LazyCluster {
@@ -325,15 +327,16 @@ mod cluster {
                 .retries(2)
                 .build()
                 .map_err(|e| StoreError::backend("connecting to the Redis Cluster", e))?;
-            Ok(Self {
+            Ok(Self(Arc::new(Inner {
                 client,
-                connection: Arc::new(OnceCell::new()),
-            })
+                connection: OnceCell::new(),
+            })))
         }
 
         pub(super) async fn get(&self) -> Result<ClusterConnection, RedisError> {
-            self.connection
-                .get_or_try_init(|| self.client.get_async_connection())
+            self.0
+                .connection
+                .get_or_try_init(|| self.0.client.get_async_connection())
                 .await
                 .cloned()
         }

@@ -21,6 +21,7 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod table;
+pub mod testing;
 
 #[cfg(feature = "mysql")]
 pub use mysql::MySqlStore;

@@ -3,12 +3,11 @@
 
 mod common;
 
-use std::sync::OnceLock;
-
-use common::{live_records, once_per_process, runtime, table_pattern, unique_table};
+use common::live_records;
 use session_core::time::{Duration, OffsetDateTime, PrimitiveDateTime};
 use session_core::{SessionKey, SessionStore, StoreError};
 use session_db::MySqlStore;
+use session_db::testing::{self, unique_table};
 use session_testkit::services::{self, Service};
 use session_testkit::{Caps, run_case, store_conformance};
 use sqlx::QueryBuilder;
@@ -21,31 +20,6 @@ fn url() -> String {
     services::url(Service::MySql).expect("checked by Caps::requires")
 }
 
-fn drop_old_tables() {
-    runtime().block_on(async {
-        let pool = MySqlPoolOptions::new()
-            .max_connections(1)
-            .connect(&url())
-            .await
-            .expect("connect");
-        let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
-             WHERE table_schema = DATABASE() AND table_name LIKE ?",
-        )
-        .bind(table_pattern(TAG))
-        .fetch_all(&pool)
-        .await
-        .expect("list old test tables");
-        for table in tables {
-            let sql = format!("DROP TABLE IF EXISTS `{table}`");
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(&pool)
-                .await
-                .expect("drop");
-        }
-    });
-}
-
 async fn pool(connections: u32) -> MySqlPool {
     MySqlPoolOptions::new()
         .max_connections(connections)
@@ -55,13 +29,9 @@ async fn pool(connections: u32) -> MySqlPool {
 }
 
 async fn mysql_store() -> MySqlStore {
-    static CLEANED: OnceLock<()> = OnceLock::new();
-    once_per_process(&CLEANED, drop_old_tables);
-    let store = MySqlStore::new(pool(4).await)
-        .with_table(&unique_table(TAG))
-        .expect("table");
-    store.migrate().await.expect("migrate");
-    store
+    testing::mysql_store(&url(), TAG)
+        .await
+        .expect("a test table")
 }
 
 store_conformance!(mysql, CAPS, mysql_store);

@@ -3,12 +3,11 @@
 
 mod common;
 
-use std::sync::OnceLock;
-
-use common::{live_records, once_per_process, runtime, table_pattern, unique_table};
+use common::live_records;
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::{SessionStore, StoreError};
 use session_db::PostgresStore;
+use session_db::testing::{self, unique_table};
 use session_testkit::services::{self, Service};
 use session_testkit::{Caps, run_case, store_conformance};
 use sqlx::postgres::PgPoolOptions;
@@ -19,44 +18,20 @@ fn url() -> String {
     services::url(Service::Postgres).expect("checked by Caps::requires")
 }
 
-fn drop_old_tables() {
-    runtime().block_on(async {
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .connect(&url())
-            .await
-            .expect("connect");
-        let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT tablename::text FROM pg_tables \
-             WHERE schemaname = current_schema() AND tablename LIKE $1",
-        )
-        .bind(table_pattern(TAG))
-        .fetch_all(&pool)
-        .await
-        .expect("list old test tables");
-        for table in tables {
-            let sql = format!("DROP TABLE IF EXISTS \"{table}\"");
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(&pool)
-                .await
-                .expect("drop");
-        }
-    });
-}
-
 async fn store_on(pool: PgPoolOptions) -> PostgresStore {
-    static CLEANED: OnceLock<()> = OnceLock::new();
-    once_per_process(&CLEANED, drop_old_tables);
+    let fresh = testing::postgres_store(&url(), TAG)
+        .await
+        .expect("a test table");
     let pool = pool.connect(&url()).await.expect("connect to PostgreSQL");
-    let store = PostgresStore::new(pool)
-        .with_table(&unique_table(TAG))
-        .expect("table");
-    store.migrate().await.expect("migrate");
-    store
+    PostgresStore::new(pool)
+        .with_table(fresh.table())
+        .expect("table")
 }
 
 async fn postgres_store() -> PostgresStore {
-    store_on(PgPoolOptions::new().max_connections(4)).await
+    testing::postgres_store(&url(), TAG)
+        .await
+        .expect("a test table")
 }
 
 const CAPS: Caps = Caps::new().requires(Service::Postgres);

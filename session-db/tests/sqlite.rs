@@ -3,11 +3,12 @@
 
 mod common;
 
-use common::{live_records, unique_table};
+use common::live_records;
 use session_core::record::unix_millis;
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::{SessionStore, StoreError};
 use session_db::SqliteStore;
+use session_db::testing::unique_table;
 use session_testkit::{Caps, Guarded, run_case, store_conformance};
 use sqlx::sqlite::SqlitePoolOptions;
 

@@ -43,9 +43,9 @@ pub use services::Service;
 pub struct Caps {
     /// The backend expires records by itself (Redis): `clear_expired` may return 0.
     pub self_expiring: bool,
-    /// A server the factory needs; without it the cases are skipped (or fail under
-    /// `SESSION_TEST_REQUIRE=1`).
-    pub requires: Option<Service>,
+    /// Servers the factory needs (up to four); without them the cases are skipped (or fail
+    /// under `SESSION_TEST_REQUIRE=1`).
+    pub requires: [Option<Service>; 4],
     /// How long one case may take before it fails as hung.
     pub timeout: Duration,
 }
@@ -61,7 +61,7 @@ impl Caps {
     pub const fn new() -> Self {
         Self {
             self_expiring: false,
-            requires: None,
+            requires: [None; 4],
             timeout: Duration::from_secs(30),
         }
     }
@@ -72,10 +72,26 @@ impl Caps {
         self
     }
 
-    /// The factory needs this service.
+    /// The factory needs this service (call once per service, up to four).
+    ///
+    /// # Panics
+    ///
+    /// When more than four services are required.
     pub const fn requires(mut self, service: Service) -> Self {
-        self.requires = Some(service);
-        self
+        let mut slot = 0;
+        while slot < self.requires.len() {
+            if self.requires[slot].is_none() {
+                self.requires[slot] = Some(service);
+                return self;
+            }
+            slot += 1;
+        }
+        panic!("Caps::requires takes at most four services");
+    }
+
+    /// The services the factory needs.
+    pub fn required_services(&self) -> impl Iterator<Item = Service> + '_ {
+        self.requires.iter().flatten().copied()
     }
 
     /// Sets the per-case timeout.
@@ -159,9 +175,12 @@ where
     C: FnOnce(Ctx) -> CF,
     CF: Future<Output = ()>,
 {
-    if let Some(service) = caps.requires
-        && services::require(service).is_none()
-    {
+    // Every missing service is announced (or fails the case under SESSION_TEST_REQUIRE=1).
+    let missing = caps
+        .required_services()
+        .filter(|&service| services::require(service).is_none())
+        .count();
+    if missing > 0 {
         return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
