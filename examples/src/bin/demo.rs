@@ -1,0 +1,66 @@
+//! The demo web app: `cargo run -p examples --bin demo`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use examples::{Settings, app, init_logging, open_store};
+use session_core::{SessionManager, spawn_cleanup};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_logging();
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("demo: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let store = match open_store(&settings).await {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!(
+                "demo: cannot open the {} session store: {}",
+                settings.engine,
+                session_core::error_chain(&error)
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let _cleanup = spawn_cleanup(store.clone(), settings.cleanup_interval);
+    let manager = SessionManager::from_shared(store, Arc::new(settings.session.clone()));
+
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", settings.port)).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!(
+                "demo: cannot listen on 127.0.0.1:{}: {error}",
+                settings.port
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let url = listener
+        .local_addr()
+        .map(|addr| format!("http://{addr}"))
+        .unwrap_or_default();
+    println!(
+        "Sessions demo ({} engine) on {url}  (Ctrl-C stops it)",
+        settings.engine
+    );
+
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        println!("Shutting down.");
+    };
+    match axum::serve(listener, app(manager))
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("demo: server error: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
