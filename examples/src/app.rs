@@ -106,10 +106,11 @@ async fn login(session: Session, Form(form): Form<LoginForm>) -> Result<Response
     Ok(Redirect::to("/profile").into_response())
 }
 
-/// Logs out: the session is deleted at once and the cookie removed.
+/// Logs out: the session is deleted at once and the cookie removed. The redirect goes to the
+/// profile, which only reads the session, so no new session (and cookie) starts.
 async fn logout(session: Session) -> Result<Redirect, AppError> {
     session.flush().await?;
-    Ok(Redirect::to("/"))
+    Ok(Redirect::to("/profile"))
 }
 
 /// The expiry form's field: `hour`, `browser_close` or `default`.

@@ -1,0 +1,229 @@
+//! The demo in a real browser: headless Chromium driven over WebDriver (chromedriver). Log in
+//! and see the name; with browser-close expiry, a clean quit and restart on the same profile
+//! logs out; with one-hour expiry it does not; logging out removes the cookie.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`ci/browser.sh` installs them). Without
+//! them the test is skipped loudly, or fails under `SESSION_TEST_REQUIRE=1`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+use session_core::{MemoryStore, SessionConfig, SessionManager};
+use session_testkit::services;
+use tokio::process::{Child, Command};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The first of `names` on the `PATH`.
+fn on_path(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    names
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+}
+
+/// The browser and chromedriver: `CHROMIUM_BIN` and `CHROMEDRIVER_BIN` if set, else Debian's
+/// paths, else the `PATH` (Chromium or Chrome).
+fn binaries() -> Option<(PathBuf, PathBuf)> {
+    let from_env = |name: &str| std::env::var_os(name).map(PathBuf::from);
+    let chromium = from_env("CHROMIUM_BIN")
+        .or_else(|| Some(PathBuf::from("/usr/lib/chromium/chromium")).filter(|p| p.is_file()))
+        .or_else(|| on_path(&["chromium", "chromium-browser", "google-chrome"]))?;
+    let driver = from_env("CHROMEDRIVER_BIN").or_else(|| on_path(&["chromedriver"]))?;
+    Some((chromium, driver))
+}
+
+/// Serves the demo (memory engine) on a free port; returns its base URL.
+async fn serve_demo() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let manager = SessionManager::from_shared(
+        Arc::new(MemoryStore::new()),
+        Arc::new(SessionConfig::default()),
+    );
+    tokio::spawn(async move {
+        axum::serve(listener, examples::app(manager))
+            .await
+            .expect("serve");
+    });
+    base
+}
+
+async fn start_driver(driver: &Path, port: u16) -> Child {
+    Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start chromedriver")
+}
+
+/// A browser session on the given profile directory; retried while chromedriver starts.
+async fn open_browser(driver_url: &str, chromium: &Path, profile: &Path) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--password-store=basic",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut builder = ClientBuilder::new(HttpConnector::new());
+        builder.capabilities(capabilities.clone());
+        match builder.connect(driver_url).await {
+            Ok(client) => return client,
+            Err(error) if Instant::now() < deadline => {
+                let _ = error;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(error) => panic!("no browser session: {error}"),
+        }
+    }
+}
+
+/// Waits (up to 10 s) until the element `id` shows `expected`; a click's navigation may
+/// still be under way, so stale or missing elements are retried.
+async fn wait_text(client: &Client, id: &str, expected: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(element) = client.find(Locator::Id(id)).await
+            && let Ok(text) = element.text().await
+        {
+            if text == expected {
+                return;
+            }
+            last = text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("#{id} shows {last:?}, not {expected:?}");
+}
+
+async fn log_in(client: &Client, base: &str, name: &str) {
+    client.goto(&format!("{base}/")).await.expect("home");
+    let field = client
+        .find(Locator::Id("username_input"))
+        .await
+        .expect("field");
+    field.clear().await.expect("clear");
+    field.send_keys(name).await.expect("type");
+    client
+        .find(Locator::Id("login"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("log in");
+    wait_text(client, "user", name).await;
+}
+
+async fn session_cookie(client: &Client) -> Option<fantoccini::cookies::Cookie<'static>> {
+    let cookies = client.get_all_cookies().await.expect("cookies");
+    cookies.into_iter().find(|c| c.name() == "sessionid")
+}
+
+/// Quits the browser cleanly through WebDriver (a killed Chromium would restore session
+/// cookies), then starts it again on the same profile.
+async fn restart(client: Client, driver_url: &str, chromium: &Path, profile: &Path) -> Client {
+    client.close().await.expect("quit the browser cleanly");
+    // Chromium finishes writing its profile as it exits.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    open_browser(driver_url, chromium, profile).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_chromium_login_expiry_and_logout() {
+    let Some((chromium, driver)) = binaries() else {
+        assert!(
+            !services::required(),
+            "chromium and chromium-driver are required: run ci/browser.sh"
+        );
+        eprintln!("SKIPPED browser test: install chromium and chromium-driver (ci/browser.sh)");
+        return;
+    };
+    let base = serve_demo().await;
+    let port = free_port();
+    let _driver = start_driver(&driver, port).await;
+    let driver_url = format!("http://127.0.0.1:{port}");
+    let profile = tempfile::tempdir().expect("profile dir");
+
+    // Log in and see the name.
+    let client = open_browser(&driver_url, &chromium, profile.path()).await;
+    log_in(&client, &base, "ann").await;
+
+    // Browser-close expiry: a session cookie, gone after a clean restart.
+    client
+        .find(Locator::Id("expiry-browser"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
+    wait_text(&client, "expiry-kind", "when the browser closes").await;
+    let cookie = session_cookie(&client).await.expect("a session cookie");
+    assert!(
+        cookie.expires().is_none(),
+        "a browser-close cookie has no expiry"
+    );
+    let client = restart(client, &driver_url, &chromium, profile.path()).await;
+    client
+        .goto(&format!("{base}/profile"))
+        .await
+        .expect("profile");
+    wait_text(&client, "user", "Not logged in.").await;
+
+    // One-hour expiry: the cookie survives a clean restart.
+    log_in(&client, &base, "bob").await;
+    client
+        .find(Locator::Id("expiry-hour"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("click");
+    wait_text(&client, "expiry-age", "3600").await;
+    let client = restart(client, &driver_url, &chromium, profile.path()).await;
+    client
+        .goto(&format!("{base}/profile"))
+        .await
+        .expect("profile");
+    wait_text(&client, "user", "bob").await;
+
+    // Log out: the cookie is gone.
+    client
+        .find(Locator::Id("logout"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("log out");
+    wait_text(&client, "user", "Not logged in.").await;
+    assert!(
+        session_cookie(&client).await.is_none(),
+        "logout removed the cookie"
+    );
+    client.close().await.expect("quit");
+}
