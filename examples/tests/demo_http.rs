@@ -2,7 +2,6 @@
 //! memory, SQLite, PostgreSQL, MariaDB, files, Redis and cached_db.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -285,22 +284,10 @@ macro_rules! demo_tests {
     };
 }
 
-fn unique_prefix() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "demo:{}:{nanos}:{}:",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 fn redis() -> RedisStore {
     let url = services::url(Service::Redis).expect("checked by Caps::requires");
     let config = RedisConfig {
-        prefix: unique_prefix(),
+        prefix: session_testkit::unique_name("demo"),
         ..RedisConfig::default()
     };
     RedisStore::connect(&url, config).expect("redis")

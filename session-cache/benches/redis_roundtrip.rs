@@ -11,29 +11,16 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use redis::aio::ConnectionManager;
 use session_cache::{RedisConfig, RedisStore};
 use session_core::time::OffsetDateTime;
-use session_core::{Expiry, Record, SessionKey, SessionStore, codec};
+use session_core::{Record, SessionKey, SessionStore};
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
 const TASKS: usize = 32;
 
-fn five_key_payload() -> String {
-    let serde_json::Value::Object(entries) = serde_json::json!({
-        "user_id": 123_456,
-        "username": "john_doe",
-        "recent": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
-        "csrf_token": "a".repeat(64),
-        "last_login": "2026-11-26T01:02:03.456Z",
-    }) else {
-        unreachable!("a JSON object")
-    };
-    codec::encode(&entries, Expiry::Default)
-}
-
 fn record() -> Record {
     Record::new(
         SessionKey::generate().record_id(),
-        five_key_payload(),
+        session_testkit::fixtures::five_key_payload(),
         OffsetDateTime::now_utc() + session_core::time::Duration::hours(1),
     )
 }

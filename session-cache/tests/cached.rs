@@ -1,37 +1,25 @@
 //! `CachedStore` through the conformance kit on two pairings (Redis over PostgreSQL, memory
 //! over SQLite), the logout race, and a cache that goes away and comes back.
 
-use std::net::TcpListener;
-use std::process::Stdio;
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use common::{free_port, start_redis};
 use session_cache::{CachedConfig, CachedStore, RedisConfig, RedisStore};
 use session_core::time::OffsetDateTime;
 use session_core::{MemoryStore, Record, RecordId, SessionKey, SessionStore, StoreError};
 use session_db::{PostgresStore, SqliteStore};
 use session_testkit::services::{self, Service};
 use session_testkit::{Caps, store_conformance};
-use tokio::process::{Child, Command};
-
-fn unique_prefix() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "cached:{}:{nanos}:{}:",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 fn redis_cache() -> RedisStore {
     let url = services::url(Service::Redis).expect("checked by Caps::requires");
     let config = RedisConfig {
-        prefix: unique_prefix(),
+        prefix: session_testkit::unique_name("cached"),
         ..RedisConfig::default()
     };
     RedisStore::connect(&url, config).expect("a Redis store")
@@ -161,55 +149,6 @@ async fn cached_redis_postgres_logout_race_1000_times() {
         return;
     }
     logout_race(redis_cache(), postgres().await).await;
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-async fn start_redis(port: u16) -> Option<Child> {
-    let spawned = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn();
-    let child = match spawned {
-        Ok(child) => child,
-        Err(error) => {
-            assert!(
-                !services::required(),
-                "redis-server could not be started: {error}"
-            );
-            eprintln!("SKIPPED cached fault test: redis-server could not be started: {error}");
-            return None;
-        }
-    };
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("client");
-    for _ in 0..100 {
-        if let Ok(mut conn) = client.get_multiplexed_async_connection().await
-            && redis::cmd("PING")
-                .query_async::<String>(&mut conn)
-                .await
-                .is_ok()
-        {
-            return Some(child);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("redis-server on port {port} did not answer");
 }
 
 async fn cache_has(port: u16, prefix: &str, id: &RecordId) -> bool {

@@ -1,28 +1,13 @@
 //! `RedisStore` on a real Redis server and a real Redis Cluster: the conformance kit, each
 //! case under its own key prefix, and the fault cases.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use session_cache::{RedisConfig, RedisStore};
 use session_testkit::services::{self, Service};
 use session_testkit::{Caps, store_conformance};
 
-/// A key prefix no other case of any run uses.
-fn unique_prefix() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "kit:{}:{nanos}:{}:",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 fn config() -> RedisConfig {
     RedisConfig {
-        prefix: unique_prefix(),
+        prefix: session_testkit::unique_name("kit"),
         ..RedisConfig::default()
     }
 }

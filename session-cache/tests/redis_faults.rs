@@ -1,15 +1,15 @@
 //! Redis going away and coming back, on a server the test starts itself; keys spreading over
 //! the cluster's masters; configuration refused before any I/O.
 
-use std::net::TcpListener;
-use std::process::Stdio;
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{free_port, start_redis};
 use session_cache::{RedisConfig, RedisStore};
 use session_core::time::OffsetDateTime;
 use session_core::{Record, SessionKey, SessionStore, StoreError};
 use session_testkit::services::{self, Service};
-use tokio::process::{Child, Command};
 
 const TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -19,55 +19,6 @@ fn record() -> Record {
         r#"{"v":1,"data":{"user_id":1}}"#,
         OffsetDateTime::now_utc() + session_core::time::Duration::hours(1),
     )
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("address").port()
-}
-
-/// Starts `redis-server` on `port` and waits until it answers; `None` when the binary is
-/// missing (a loud skip, or a failure under `SESSION_TEST_REQUIRE=1`).
-async fn start_redis(port: u16) -> Option<Child> {
-    let spawned = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn();
-    let child = match spawned {
-        Ok(child) => child,
-        Err(error) => {
-            assert!(
-                !services::required(),
-                "redis-server could not be started: {error}"
-            );
-            eprintln!("SKIPPED redis fault test: redis-server could not be started: {error}");
-            return None;
-        }
-    };
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("client");
-    for _ in 0..100 {
-        if let Ok(mut conn) = client.get_multiplexed_async_connection().await
-            && redis::cmd("PING")
-                .query_async::<String>(&mut conn)
-                .await
-                .is_ok()
-        {
-            return Some(child);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("redis-server on port {port} did not answer");
 }
 
 async fn assert_fails_within_timeout<T: std::fmt::Debug>(

@@ -218,10 +218,7 @@ impl SessionStore for PostgresStore {
             .execute(&self.pool)
             .await
             .map_err(backend("inserting a session row"))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::DuplicateId);
-        }
-        Ok(())
+        table::changed_a_row(done.rows_affected(), StoreError::DuplicateId)
     }
 
     async fn update(&self, record: &Record) -> Result<(), StoreError> {
@@ -233,10 +230,7 @@ impl SessionStore for PostgresStore {
             .execute(&self.pool)
             .await
             .map_err(backend("updating a session row"))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        table::changed_a_row(done.rows_affected(), StoreError::NotFound)
     }
 
     async fn touch(&self, id: &RecordId, expires_at: OffsetDateTime) -> Result<(), StoreError> {
@@ -247,10 +241,7 @@ impl SessionStore for PostgresStore {
             .execute(&self.pool)
             .await
             .map_err(backend("touching a session row"))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        table::changed_a_row(done.rows_affected(), StoreError::NotFound)
     }
 
     async fn delete(&self, id: &RecordId) -> Result<bool, StoreError> {
@@ -265,18 +256,15 @@ impl SessionStore for PostgresStore {
 
     async fn clear_expired(&self) -> Result<u64, StoreError> {
         let now = OffsetDateTime::now_utc();
-        let mut total = 0;
-        loop {
+        table::clear_in_batches(|| async {
             let done = sqlx::query(self.sql.clear.clone())
                 .bind(now)
                 .bind(CLEAR_BATCH)
                 .execute(&self.pool)
                 .await
                 .map_err(backend("clearing expired session rows"))?;
-            total += done.rows_affected();
-            if done.rows_affected() < CLEAR_BATCH as u64 {
-                return Ok(total);
-            }
-        }
+            Ok(done.rows_affected())
+        })
+        .await
     }
 }

@@ -46,6 +46,28 @@ pub(crate) fn statement(text: String) -> sqlx::SqlStr {
     sqlx::AssertSqlSafe(std::sync::Arc::<str>::from(text)).into_sql_str()
 }
 
+/// `Ok` when a statement changed a row; `otherwise` when it matched none.
+pub(crate) fn changed_a_row(rows: u64, otherwise: StoreError) -> Result<(), StoreError> {
+    if rows == 0 { Err(otherwise) } else { Ok(()) }
+}
+
+/// Runs a batched delete (one statement deleting up to [`CLEAR_BATCH`] rows) until a batch
+/// comes back short; returns how many rows went in all.
+pub(crate) async fn clear_in_batches<F, Fut>(mut batch: F) -> Result<u64, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, StoreError>>,
+{
+    let mut total = 0;
+    loop {
+        let deleted = batch().await?;
+        total += deleted;
+        if deleted < CLEAR_BATCH as u64 {
+            return Ok(total);
+        }
+    }
+}
+
 /// Wraps a driver error.
 pub(crate) fn backend(context: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |error| StoreError::backend(context, error)

@@ -9,23 +9,8 @@ use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{Expiry, Record, SessionKey, SessionStore, codec};
+use session_core::{Record, SessionKey, SessionStore};
 use session_file::FileStore;
-
-/// The five-key session of the benchmarks: an integer id, a short name, a ten-integer list,
-/// a 64-character token and an ISO timestamp.
-fn five_key_payload() -> String {
-    let serde_json::Value::Object(entries) = serde_json::json!({
-        "user_id": 123_456,
-        "username": "john_doe",
-        "recent": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
-        "csrf_token": "a".repeat(64),
-        "last_login": "2026-11-26T01:02:03.456Z",
-    }) else {
-        unreachable!("a JSON object")
-    };
-    codec::encode(&entries, Expiry::Default)
-}
 
 fn raw_read_write(dir: &Path, path: &Path, bytes: &[u8], sync_dir: bool) {
     let read = fs::read(path).expect("read");
@@ -49,7 +34,7 @@ fn bench(c: &mut Criterion) {
         .expect("runtime");
     let dir = tempfile::tempdir().expect("dir");
     let store = FileStore::new(dir.path().join("sessions")).expect("store");
-    let payload = five_key_payload();
+    let payload = session_testkit::fixtures::five_key_payload();
     let id = SessionKey::generate().record_id();
     let expires = OffsetDateTime::now_utc() + Duration::hours(1);
     let record = Record::new(id.clone(), payload.clone(), expires);

@@ -30,11 +30,13 @@ use session_core::{Session, SessionConfig, SessionKey, SessionStore};
 pub mod cases;
 mod counting;
 mod faulty;
+pub mod fixtures;
 mod guarded;
 pub mod services;
 
 pub use counting::{CountingStore, Counts};
 pub use faulty::{Faults, FaultyStore, InjectedFault};
+pub use fixtures::unique_name;
 pub use guarded::Guarded;
 pub use services::Service;
 

@@ -1,0 +1,47 @@
+//! Shared test material: unique names for per-case isolation, and the benchmarks' session.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Map, Value, json};
+use session_core::{Expiry, codec};
+
+/// A name no other call of any run uses: `<tag>:<pid>:<nanos>:<n>:`, for per-case key
+/// prefixes on a shared server.
+pub fn unique_name(tag: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{tag}:{}:{nanos}:{n}:", std::process::id())
+}
+
+/// The five-key session every benchmark uses: an integer id, a short name, a ten-integer
+/// list, a 64-character token and an ISO timestamp.
+pub fn five_key_entries() -> Map<String, Value> {
+    let value = json!({
+        "user_id": 123_456,
+        "username": "john_doe",
+        "recent": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        "csrf_token": "a".repeat(64),
+        "last_login": "2026-11-26T01:02:03.456Z",
+    });
+    match value {
+        Value::Object(entries) => entries,
+        _ => Map::new(),
+    }
+}
+
+/// The five-key session as a payload (207 bytes).
+pub fn five_key_payload() -> String {
+    codec::encode(&five_key_entries(), Expiry::Default)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn five_key_payload_has_the_documented_size() {
+        assert_eq!(super::five_key_payload().len(), 207);
+        assert_ne!(super::unique_name("x"), super::unique_name("x"));
+    }
+}
