@@ -49,6 +49,11 @@ impl<S> FaultyStore<S> {
         }
     }
 
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
     /// Chooses which operations fail from now on.
     pub fn set_faults(&self, faults: Faults) {
         self.faults.store(faults as u8, Ordering::SeqCst);
