@@ -75,7 +75,7 @@ fn assert_removal(outcome: &Outcome, config: &SessionConfig) {
 fn assert_near(at: OffsetDateTime, seconds: i64) {
     let gap = (at - (OffsetDateTime::now_utc() + Duration::seconds(seconds))).abs();
     assert!(
-        gap < Duration::seconds(3),
+        gap < Duration::seconds(5),
         "{at} is {gap} away from now + {seconds}s"
     );
 }
@@ -433,7 +433,7 @@ pub async fn lifecycle_fixed_moment_not_touched(ctx: Ctx) {
         .max_age()
         .expect("Max-Age");
     assert!(
-        (3598..=3600).contains(&age.whole_seconds()),
+        (3590..=3600).contains(&age.whole_seconds()),
         "Max-Age {age}"
     );
 }

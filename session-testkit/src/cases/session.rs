@@ -29,7 +29,7 @@ fn assert_near(at: OffsetDateTime, seconds: i64) {
     let expected = OffsetDateTime::now_utc() + Duration::seconds(seconds);
     let gap = (at - expected).abs();
     assert!(
-        gap < Duration::seconds(2),
+        gap < Duration::seconds(5),
         "{at} is {gap} away from now + {seconds}s"
     );
 }
@@ -547,7 +547,7 @@ pub async fn session_moment_expiry(ctx: Ctx) {
         .await
         .expect("set_expiry");
     let age = session.expiry_age().await.expect("age");
-    assert!((3599..=3600).contains(&age), "age {age}");
+    assert!((3595..=3600).contains(&age), "age {age}");
     let truncated = Record::new(SessionKey::generate().record_id(), "", at).expires_at();
     assert_eq!(session.expiry_date().await.expect("date"), truncated);
     assert!(
@@ -659,7 +659,7 @@ pub async fn session_past_moment_is_empty_next_load(ctx: Ctx) {
         .await
         .expect("set_expiry");
     let age = session.expiry_age().await.expect("age");
-    assert!((-11..=-10).contains(&age), "age {age}");
+    assert!((-15..=-10).contains(&age), "age {age}");
     session.save().await.expect("save");
     let next = ctx.resume(&session.key().expect("key"));
     assert!(next.is_empty().await.expect("is_empty"));
