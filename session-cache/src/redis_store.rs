@@ -34,9 +34,12 @@ fn encode(record: &Record) -> String {
 }
 
 fn decode(id: &RecordId, value: Vec<u8>) -> Option<Record> {
-    let value = String::from_utf8(value).ok()?;
-    let (millis, payload) = value.split_once(':')?;
-    Record::from_unix_millis(id.clone(), payload, millis.parse().ok()?)
+    let mut value = String::from_utf8(value).ok()?;
+    let colon = value.find(':')?;
+    let millis = value.get(..colon)?.parse().ok()?;
+    // The payload keeps the value's allocation.
+    value.drain(..=colon);
+    Record::from_unix_millis(id.clone(), value, millis)
 }
 
 /// Settings of a [`RedisStore`].
