@@ -137,7 +137,10 @@ fn read_stored(dir: &Dir, id: &RecordId) -> io::Result<Stored> {
     let bytes = match dir.read(id) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return Ok(Stored::Missing),
-        Err(error) if crate::dir::is_symlink_refusal(&error) => {
+        Err(error)
+            if crate::dir::is_symlink_refusal(&error)
+                || error.kind() == ErrorKind::PermissionDenied =>
+        {
             warn_corrupt(dir, id, &error);
             return Ok(Stored::Corrupt);
         }
