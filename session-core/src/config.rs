@@ -3,6 +3,8 @@
 use cookie::SameSite;
 use time::Duration;
 
+use crate::ConfigError;
+
 /// Django's `SESSION_*` settings with Django's defaults, plus `touch_threshold`.
 ///
 /// ```
@@ -40,7 +42,14 @@ pub struct SessionConfig {
     /// than this fraction of the session's lifetime remains (e.g. `0.8`): fewer writes, at the
     /// price of a slightly earlier expiry.
     pub touch_threshold: Option<f64>,
+    /// Ours: the largest encoded session a save may write, in bytes; 1 MiB by default, `None`
+    /// for no limit. A save over it fails with [`SessionError::TooLarge`](crate::SessionError)
+    /// and leaves the stored record as it was (the lifecycle answers 500 and logs it).
+    pub max_payload_bytes: Option<usize>,
 }
+
+/// The default [`SessionConfig::max_payload_bytes`]: 1 MiB.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1 << 20;
 
 impl Default for SessionConfig {
     fn default() -> Self {
@@ -55,6 +64,88 @@ impl Default for SessionConfig {
             expire_at_browser_close: false,
             save_every_request: false,
             touch_threshold: None,
+            max_payload_bytes: Some(DEFAULT_MAX_PAYLOAD_BYTES),
         }
     }
+}
+
+impl SessionConfig {
+    /// Checks the settings once, at start-up (`SessionManager::try_new` and the layers call
+    /// it): a cookie name that is not an HTTP token, a path or domain that cannot go in a
+    /// `Set-Cookie` header, a cookie age that is not positive, a `touch_threshold` that is not
+    /// a fraction from 0 to 1, and the cookie prefixes browsers enforce: `__Secure-` needs
+    /// `cookie_secure`, and `__Host-` also needs `cookie_path = "/"` and no domain. Any of
+    /// those would otherwise give a cookie every browser silently drops.
+    ///
+    /// ```
+    /// use session_core::SessionConfig;
+    ///
+    /// let host_only = SessionConfig { cookie_name: "__Host-session".into(), ..SessionConfig::default() };
+    /// assert!(host_only.validate().is_err()); // needs cookie_secure
+    /// let secure = SessionConfig { cookie_secure: true, ..host_only };
+    /// assert!(secure.validate().is_ok());
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| Err(ConfigError(message));
+        let name = &self.cookie_name;
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            return invalid(format!(
+                "cookie_name {name:?} is not a valid cookie name (letters, digits and !#$%&'*+-.^_`|~ only)"
+            ));
+        }
+        if !self.cookie_path.starts_with('/') || !self.cookie_path.bytes().all(is_attribute_byte) {
+            return invalid(format!(
+                "cookie_path {:?} must start with / and hold no control character, non-ASCII or ';'",
+                self.cookie_path
+            ));
+        }
+        if let Some(domain) = &self.cookie_domain {
+            let bare = domain.strip_prefix('.').unwrap_or(domain);
+            let valid = !bare.is_empty()
+                && bare
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !valid {
+                return invalid(format!(
+                    "cookie_domain {domain:?} is not a domain name (letters, digits, '-' and '.')"
+                ));
+            }
+        }
+        if !self.cookie_age.is_positive() {
+            return invalid(format!(
+                "cookie_age must be positive, not {} seconds",
+                self.cookie_age.whole_seconds()
+            ));
+        }
+        if let Some(fraction) = self.touch_threshold
+            && !(0.0..=1.0).contains(&fraction)
+        {
+            return invalid(format!(
+                "touch_threshold must be a fraction from 0 to 1 (e.g. 0.8), not {fraction}"
+            ));
+        }
+        let prefixed = name.starts_with("__Secure-") || name.starts_with("__Host-");
+        if prefixed && !self.cookie_secure {
+            return invalid(format!(
+                "cookie_name {name:?} has a prefix browsers accept only on Secure cookies: set cookie_secure"
+            ));
+        }
+        if name.starts_with("__Host-") && (self.cookie_path != "/" || self.cookie_domain.is_some())
+        {
+            return invalid(format!(
+                "cookie_name {name:?} has the __Host- prefix: browsers need cookie_path \"/\" and no cookie_domain"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// RFC 6265 cookie-name: an RFC 7230 token.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// RFC 6265 attribute value: any visible ASCII or space, except ';'.
+fn is_attribute_byte(b: u8) -> bool {
+    (0x20..0x7f).contains(&b) && b != b';'
 }

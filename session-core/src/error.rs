@@ -63,6 +63,18 @@ pub enum SessionError {
         #[source]
         source: serde_json::Error,
     },
+    /// The session's encoded data is larger than
+    /// [`SessionConfig::max_payload_bytes`](crate::SessionConfig::max_payload_bytes); nothing
+    /// was written, the stored record is as it was.
+    #[error(
+        "the session's data is {size} bytes, over the limit of {limit} bytes; nothing was saved"
+    )]
+    TooLarge {
+        /// The encoded size, in bytes.
+        size: usize,
+        /// The configured limit, in bytes.
+        limit: usize,
+    },
     /// A stored value does not deserialize into the requested type.
     #[error("session value for {key:?} does not have the requested type")]
     Deserialize {
@@ -73,6 +85,43 @@ pub enum SessionError {
         source: serde_json::Error,
     },
 }
+
+/// The plain-text body of a 503 for a session store failure.
+pub(crate) const UNAVAILABLE_BODY: &str = "The session store is unavailable. Please try again.";
+/// The plain-text body of a 400 for a session deleted by a concurrent request.
+pub(crate) const INTERRUPTED_BODY: &str = "The request's session was deleted before the request \
+     completed. The user may have logged out in a concurrent request, for example.";
+/// The plain-text body of a 500 for any other session failure.
+pub(crate) const INTERNAL_BODY: &str = "The session could not be used because of a server error.";
+
+impl SessionError {
+    /// The HTTP status that answers this error: 503 when the store is unavailable (its
+    /// backend failed, or an earlier load did), 400 when the session was interrupted by a
+    /// concurrent logout (Django's `SessionInterrupted`), 500 for anything else.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::Store(StoreError::Backend { .. }) | Self::Poisoned => 503,
+            Self::Interrupted => 400,
+            _ => 500,
+        }
+    }
+
+    /// A short plain-text body for [`http_status`](Self::http_status), safe to show a client:
+    /// it never carries the error's details (log those with [`error_chain`]).
+    pub fn http_body(&self) -> &'static str {
+        match self.http_status() {
+            503 => UNAVAILABLE_BODY,
+            400 => INTERRUPTED_BODY,
+            _ => INTERNAL_BODY,
+        }
+    }
+}
+
+/// A [`SessionConfig`](crate::SessionConfig) that cannot work: found when the configuration
+/// is checked at start-up, never on every response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid session configuration: {0}")]
+pub struct ConfigError(pub(crate) String);
 
 /// Renders an error with its whole source chain, for logs: `outer: inner: innermost`.
 pub fn error_chain(error: &(dyn StdError + 'static)) -> String {

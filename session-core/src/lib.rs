@@ -39,14 +39,14 @@ mod session;
 mod store;
 
 pub use cleanup::{CleanupHandle, spawn_cleanup};
-pub use config::SessionConfig;
+pub use config::{DEFAULT_MAX_PAYLOAD_BYTES, SessionConfig};
 pub use cookie::{self, SameSite};
-pub use error::{BoxError, SessionError, StoreError, error_chain};
+pub use error::{BoxError, ConfigError, SessionError, StoreError, error_chain};
 pub use expiry::Expiry;
 pub use key::{KEY_LEN, RecordId, SessionKey};
 pub use manager::{Outcome, Replacement, SessionManager};
 pub use memory::MemoryStore;
 pub use record::Record;
-pub use session::{Session, TEST_COOKIE_NAME, TEST_COOKIE_VALUE};
+pub use session::{MAX_CANDIDATES, Session, TEST_COOKIE_NAME, TEST_COOKIE_VALUE};
 pub use store::SessionStore;
 pub use time;

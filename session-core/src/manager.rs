@@ -6,7 +6,7 @@ use cookie::{Cookie, SameSite};
 use time::{Duration, OffsetDateTime};
 
 use crate::session::Committed;
-use crate::{Session, SessionConfig, SessionError, SessionStore};
+use crate::{ConfigError, Session, SessionConfig, SessionError, SessionStore};
 
 /// The request lifecycle, framework-agnostic: build a [`Session`] from the request's `Cookie`
 /// headers (no I/O), let the handler use it, then [`finish`](Self::finish) it with the
@@ -82,6 +82,10 @@ pub enum Replacement {
     Interrupted,
     /// The store failed while saving: HTTP 503, the handler's body is dropped.
     StoreUnavailable,
+    /// The session could not be saved for another reason (over
+    /// [`max_payload_bytes`](crate::SessionConfig::max_payload_bytes), say): HTTP 500, the
+    /// error is logged.
+    ServerError,
 }
 
 impl Replacement {
@@ -90,30 +94,65 @@ impl Replacement {
         match self {
             Self::Interrupted => 400,
             Self::StoreUnavailable => 503,
+            Self::ServerError => 500,
         }
     }
 
-    /// A short plain-text body.
+    /// A short plain-text body: the same text a handler's [`SessionError`] answers with.
     pub fn message(self) -> &'static str {
         match self {
-            Self::Interrupted => {
-                "The request's session was deleted before the request completed. \
-                 The user may have logged out in a concurrent request, for example."
-            }
-            Self::StoreUnavailable => "The session store is unavailable. Please try again.",
+            Self::Interrupted => crate::error::INTERRUPTED_BODY,
+            Self::StoreUnavailable => crate::error::UNAVAILABLE_BODY,
+            Self::ServerError => crate::error::INTERNAL_BODY,
+        }
+    }
+
+    fn for_error(error: &SessionError) -> Self {
+        match error.http_status() {
+            400 => Self::Interrupted,
+            503 => Self::StoreUnavailable,
+            _ => Self::ServerError,
         }
     }
 }
 
 impl SessionManager {
     /// A manager over `store` with these settings.
+    ///
+    /// # Panics
+    ///
+    /// When the settings are invalid (see [`SessionConfig::validate`]), with the reason: a
+    /// misconfiguration stops start-up instead of sending cookies browsers drop. Use
+    /// [`try_new`](Self::try_new) to handle it.
     pub fn new(store: impl SessionStore, config: SessionConfig) -> Self {
         Self::from_shared(Arc::new(store), Arc::new(config))
     }
 
+    /// A manager over `store`, or the reason the settings cannot work.
+    pub fn try_new(store: impl SessionStore, config: SessionConfig) -> Result<Self, ConfigError> {
+        Self::try_from_shared(Arc::new(store), Arc::new(config))
+    }
+
     /// A manager over an already shared store and configuration.
+    ///
+    /// # Panics
+    ///
+    /// When the settings are invalid, as [`new`](Self::new).
     pub fn from_shared(store: Arc<dyn SessionStore>, config: Arc<SessionConfig>) -> Self {
-        Self { store, config }
+        match Self::try_from_shared(store, config) {
+            Ok(manager) => manager,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// A manager over an already shared store and configuration, or the reason the settings
+    /// cannot work.
+    pub fn try_from_shared(
+        store: Arc<dyn SessionStore>,
+        config: Arc<SessionConfig>,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self { store, config })
     }
 
     /// The store.
@@ -126,28 +165,57 @@ impl SessionManager {
         &self.config
     }
 
-    /// Step 1: the session named by the request's `Cookie` header values (pass every one:
-    /// HTTP/2 splits them). The first well-formed key under the configured name wins; a cookie
-    /// with that name but no well-formed key gives a new session that still counts as "the
-    /// request carried the cookie". No I/O.
-    pub fn session_from_headers<'a>(
-        &self,
-        cookie_headers: impl IntoIterator<Item = &'a str>,
-    ) -> Session {
-        let mut present = None;
+    /// Step 1: the session named by the request's `Cookie` header values, passed as raw bytes
+    /// (pass every one: HTTP/2 splits them). Other cookies may hold any bytes, non-ASCII
+    /// included; only the session cookie's own value must be a well-formed key. No I/O.
+    ///
+    /// A request can carry several cookies under the session name (one set for a parent
+    /// domain and one for the host, say). Django lets the last one win; here a key that does
+    /// not load (malformed, unknown, expired) never shadows one that does: the well-formed
+    /// values are tried in header order, at most [`MAX_CANDIDATES`](crate::MAX_CANDIDATES)
+    /// store lookups, and the first live one wins. So a cookie planted from a sibling
+    /// subdomain cannot log a user out. The removal cookie is sent only when none loads. A
+    /// cookie with that name but no well-formed value gives a new session that still counts
+    /// as "the request carried the cookie".
+    pub fn session_from_headers<I>(&self, cookie_headers: I) -> Session
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let mut present = false;
+        let mut candidates: Vec<crate::SessionKey> = Vec::new();
         for header in cookie_headers {
-            for cookie in Cookie::split_parse(header).flatten() {
+            // Cookie parsing wants text; bytes that are not UTF-8 can only belong to other
+            // cookies (a session key is ASCII), so replacing them loses nothing.
+            let header = String::from_utf8_lossy(header.as_ref());
+            for cookie in Cookie::split_parse(header.as_ref()).flatten() {
                 if cookie.name() != self.config.cookie_name {
                     continue;
                 }
-                let value = cookie.value_trimmed();
-                if crate::SessionKey::parse(value).is_some() {
-                    return self.session_from_cookie(Some(value));
+                present = true;
+                match crate::SessionKey::parse(cookie.value_trimmed()) {
+                    Some(key) if !candidates.contains(&key) => candidates.push(key),
+                    Some(_) => {}
+                    None => tracing::warn!(
+                        target: "session::security",
+                        length = cookie.value().len(),
+                        "session cookie is not a valid session key; ignoring it"
+                    ),
                 }
-                present.get_or_insert_with(|| value.to_owned());
+                if candidates.len() == crate::MAX_CANDIDATES {
+                    return self.session_from_candidates(candidates);
+                }
             }
         }
-        self.session_from_cookie(present.as_deref())
+        if present {
+            self.session_from_candidates(candidates)
+        } else {
+            Session::new(self.store.clone(), self.config.clone())
+        }
+    }
+
+    fn session_from_candidates(&self, candidates: Vec<crate::SessionKey>) -> Session {
+        Session::from_candidates(self.store.clone(), self.config.clone(), candidates)
     }
 
     /// Step 1 for frameworks that parse cookies themselves: the session named by the value of
@@ -211,12 +279,14 @@ impl SessionManager {
                 outcome.replace_with = Some(Replacement::Interrupted);
             }
             Err(error) => {
+                let replacement = Replacement::for_error(&error);
                 tracing::error!(
                     error = %crate::error::error_chain(&error),
-                    "saving the session failed; answering 503"
+                    status = replacement.status(),
+                    "saving the session failed"
                 );
                 outcome.set_cookie = None;
-                outcome.replace_with = Some(Replacement::StoreUnavailable);
+                outcome.replace_with = Some(replacement);
             }
         }
         outcome

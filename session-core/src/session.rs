@@ -19,6 +19,11 @@ pub const TEST_COOKIE_VALUE: &str = "worked";
 /// How many fresh keys `create` tries before giving up on [`StoreError::DuplicateId`].
 const CREATE_ATTEMPTS: usize = 10;
 
+/// How many of a request's session cookies are tried (one store lookup each) before the
+/// session counts as unknown. A request may carry several cookies of the same name (one set
+/// for a parent domain, one for the host); the first that loads wins.
+pub const MAX_CANDIDATES: usize = 3;
+
 /// One client's session: a cheap, cloneable handle usable from any task.
 ///
 /// It loads lazily: nothing touches the store until the first data access, so a request that
@@ -67,8 +72,12 @@ struct Inner {
 
 #[derive(Default)]
 struct State {
-    /// The key the client will hold: the cookie's until it is dropped or rotated.
+    /// The key the client will hold: the cookie's until it is dropped or rotated. Before the
+    /// first load, the first of the request's well-formed session cookies.
     key: Option<SessionKey>,
+    /// Before the first load: the request's other well-formed session cookies, tried in
+    /// order when `key` does not load (see [`MAX_CANDIDATES`]).
+    fallback_keys: Vec<SessionKey>,
     /// After `cycle_key`: the old key, whose record the next save deletes.
     rotated_from: Option<SessionKey>,
     /// The entries; `None` until loaded.
@@ -107,6 +116,7 @@ impl State {
     /// Forget everything: no key, no data, nothing stored.
     fn make_void(&mut self) {
         self.key = None;
+        self.fallback_keys.clear();
         self.rotated_from = None;
         self.entries = Some(Map::new());
         self.expiry = Expiry::Default;
@@ -165,6 +175,30 @@ impl Session {
             config,
             State {
                 key,
+                cookie_present: true,
+                ..State::default()
+            },
+        )
+    }
+
+    /// The session of a request that carried these well-formed session keys, in header
+    /// order: the first that names a live, readable record wins, at most [`MAX_CANDIDATES`]
+    /// are looked up, and the session is dropped (and its cookie removed by the lifecycle)
+    /// only when none loads. An empty list stands for a cookie whose values were all
+    /// malformed. No I/O happens here.
+    pub fn from_candidates(
+        store: Arc<dyn SessionStore>,
+        config: Arc<SessionConfig>,
+        candidates: Vec<SessionKey>,
+    ) -> Self {
+        let mut candidates = candidates.into_iter();
+        let key = candidates.next();
+        Self::with_state(
+            store,
+            config,
+            State {
+                key,
+                fallback_keys: candidates.take(MAX_CANDIDATES - 1).collect(),
                 cookie_present: true,
                 ..State::default()
             },
@@ -312,7 +346,7 @@ impl Session {
             }
         }
         let _io = self.inner.io.lock().await;
-        let key = {
+        let (key, fallbacks) = {
             let mut state = self.state();
             if state.poisoned {
                 return Err(SessionError::Poisoned);
@@ -321,48 +355,52 @@ impl Session {
                 return Ok(());
             }
             match state.key.clone() {
-                Some(key) => key,
+                Some(key) => (key, std::mem::take(&mut state.fallback_keys)),
                 None => {
                     state.entries = Some(Map::new());
                     return Ok(());
                 }
             }
         };
-        let loaded = self.inner.store.load(&key.record_id()).await;
-        let mut state = self.state();
-        match loaded {
-            Ok(Some(record)) => match codec::decode(record.payload()) {
-                Ok(data) => {
-                    state.entries = Some(data.entries);
-                    state.expiry = data.expiry;
-                    state.stored = true;
-                    state.stored_expires_at = Some(record.expires_at());
-                }
-                Err(error) => {
-                    tracing::warn!(
+        let mut candidates = Some(key).into_iter().chain(fallbacks);
+        loop {
+            let Some(key) = candidates.next() else {
+                self.state().make_void();
+                return Ok(());
+            };
+            match self.inner.store.load(&key.record_id()).await {
+                Ok(Some(record)) => match codec::decode(record.payload()) {
+                    Ok(data) => {
+                        let mut state = self.state();
+                        state.key = Some(key);
+                        state.fallback_keys.clear();
+                        state.entries = Some(data.entries);
+                        state.expiry = data.expiry;
+                        state.stored = true;
+                        state.stored_expires_at = Some(record.expires_at());
+                        return Ok(());
+                    }
+                    Err(error) => tracing::warn!(
                         target: "session::security",
                         session = %key,
                         error = %crate::error::error_chain(&error),
                         "Session data corrupted; treating it as no session"
-                    );
-                    state.make_void();
+                    ),
+                },
+                Ok(None) => {
+                    tracing::debug!(session = %key, "session key unknown or expired; dropping it");
                 }
-            },
-            Ok(None) => {
-                tracing::debug!(session = %key, "session key unknown or expired; dropping it");
-                state.make_void();
-            }
-            Err(error) => {
-                tracing::error!(
-                    session = %key,
-                    error = %crate::error::error_chain(&error),
-                    "loading the session failed; it will not be saved in this request"
-                );
-                state.poisoned = true;
-                return Err(error.into());
+                Err(error) => {
+                    tracing::error!(
+                        session = %key,
+                        error = %crate::error::error_chain(&error),
+                        "loading the session failed; it will not be saved in this request"
+                    );
+                    self.state().poisoned = true;
+                    return Err(error.into());
+                }
             }
         }
-        Ok(())
     }
 
     /// Reads the state after loading it.
@@ -593,11 +631,18 @@ impl Session {
     /// If the store fails, the error is returned and the session is left as it was.
     pub async fn flush(&self) -> Result<(), SessionError> {
         let _io = self.inner.io.lock().await;
-        let stored_key = {
+        // Unloaded, the session may still stand for several of the request's cookies: the
+        // user logs out of whichever of them is live.
+        let stored_keys: Vec<SessionKey> = {
             let state = self.state();
-            state.rotated_from.clone().or_else(|| state.key.clone())
+            let current = state.rotated_from.as_ref().or(state.key.as_ref());
+            current
+                .into_iter()
+                .chain(&state.fallback_keys)
+                .cloned()
+                .collect()
         };
-        if let Some(key) = stored_key {
+        for key in stored_keys {
             self.inner.store.delete(&key.record_id()).await?;
         }
         let mut state = self.state();
@@ -650,6 +695,14 @@ impl Session {
             let expires_at = state.expiry.date(self.inner.config.cookie_age, now);
             (write, payload, expires_at, state.version)
         };
+        if let Some(limit) = self.inner.config.max_payload_bytes
+            && payload.len() > limit
+        {
+            return Err(SessionError::TooLarge {
+                size: payload.len(),
+                limit,
+            });
+        }
 
         let key = match write {
             Write::Create => self.create_record(None, &payload, expires_at).await?,

@@ -247,6 +247,7 @@ macro_rules! __for_each_case {
             store_roundtrip_unicode,
             store_roundtrip_nul_escape,
             store_roundtrip_100_kib,
+            store_roundtrip_at_size_limit,
             store_roundtrip_empty_object,
             store_create_live_duplicate_is_rejected,
             store_create_replaces_expired_leftover,
@@ -308,6 +309,7 @@ macro_rules! __for_each_case {
             session_corrupt_payload_loads_empty,
             session_failed_load_poisons,
             session_test_cookie_helpers,
+            session_payload_limit_is_enforced_at_save,
             lifecycle_cookie_attributes_from_config,
             lifecycle_default_cookie_attributes,
             lifecycle_browser_close_has_no_max_age,
@@ -329,6 +331,10 @@ macro_rules! __for_each_case {
             lifecycle_cycle_key_sends_new_key,
             lifecycle_explicit_save_sends_cookie,
             lifecycle_reads_every_cookie_header,
+            lifecycle_non_ascii_cookie_header_keeps_session,
+            lifecycle_unknown_key_never_shadows_live_one,
+            lifecycle_session_cookie_lookups_are_bounded,
+            lifecycle_oversized_session_is_500_and_keeps_record,
         );
     };
     (@list $callback:path; $args:tt; $($case:ident),* $(,)?) => {

@@ -10,13 +10,13 @@
 //!
 //! ```no_run
 //! use axum::{Router, routing::get};
-//! use session_core::{MemoryStore, Session, SessionConfig};
+//! use session_core::{MemoryStore, Session, SessionConfig, SessionError};
 //! use session_tower::SessionLayer;
 //!
-//! async fn visits(session: Session) -> Result<String, axum::http::StatusCode> {
-//!     let error = |_| axum::http::StatusCode::INTERNAL_SERVER_ERROR;
-//!     let count = session.get::<u64>("visits").await.map_err(error)?.unwrap_or(0) + 1;
-//!     session.insert("visits", count).await.map_err(error)?;
+//! // A `SessionError` answers 503 (store down), 400 (concurrent logout) or 500.
+//! async fn visits(session: Session) -> Result<String, SessionError> {
+//!     let count = session.get::<u64>("visits").await?.unwrap_or(0) + 1;
+//!     session.insert("visits", count).await?;
 //!     Ok(format!("visit number {count}"))
 //! }
 //!
@@ -34,9 +34,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::{COOKIE, HeaderValue, SET_COOKIE, VARY};
+use http::header::{CONTENT_TYPE, COOKIE, HeaderValue, SET_COOKIE, VARY};
 use http::{Request, Response, StatusCode};
-use session_core::{Outcome, SessionConfig, SessionManager, SessionStore};
+use session_core::{ConfigError, Outcome, SessionConfig, SessionManager, SessionStore};
 use tower::{Layer, Service};
 
 pub use session_core::Session;
@@ -49,8 +49,18 @@ pub struct SessionLayer {
 
 impl SessionLayer {
     /// Sessions in `store`, with these settings.
+    ///
+    /// # Panics
+    ///
+    /// When the settings are invalid (see `SessionConfig::validate`), with the reason, so a
+    /// misconfiguration stops start-up. Use [`try_new`](Self::try_new) to handle it.
     pub fn new(store: impl SessionStore, config: SessionConfig) -> Self {
         Self::from_manager(SessionManager::new(store, config))
+    }
+
+    /// Sessions in `store`, or the reason the settings cannot work.
+    pub fn try_new(store: impl SessionStore, config: SessionConfig) -> Result<Self, ConfigError> {
+        SessionManager::try_new(store, config).map(Self::from_manager)
     }
 
     /// Sessions run by an existing manager (to share one store with other code).
@@ -92,7 +102,7 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     ReqBody: Send + 'static,
-    ResBody: Default + Send + 'static,
+    ResBody: From<&'static str> + Send + 'static,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
@@ -104,9 +114,10 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let headers = request.headers().get_all(COOKIE);
+        // As bytes: another cookie's non-ASCII value must not hide the session cookie.
         let session = self
             .manager
-            .session_from_headers(headers.iter().filter_map(|value| value.to_str().ok()));
+            .session_from_headers(headers.iter().map(HeaderValue::as_bytes));
         request.extensions_mut().insert(session.clone());
 
         // The clone that was polled ready serves this call; a fresh clone waits for the next.
@@ -122,11 +133,15 @@ where
 }
 
 /// Applies the lifecycle's outcome to the handler's response.
-fn apply<B: Default>(outcome: Outcome, mut response: Response<B>) -> Response<B> {
+fn apply<B: From<&'static str>>(outcome: Outcome, mut response: Response<B>) -> Response<B> {
     if let Some(replacement) = outcome.replace_with {
-        response = Response::new(B::default());
+        response = Response::new(B::from(replacement.message()));
         *response.status_mut() =
             StatusCode::from_u16(replacement.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
     }
     let headers = response.headers_mut();
     if let Some(header) = outcome.set_cookie_header() {

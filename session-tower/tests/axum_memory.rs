@@ -252,3 +252,173 @@ async fn memory_save_after_concurrent_logout_is_a_400() {
     assert!(removal.contains("Max-Age=0"));
     assert!(store.is_empty(), "the logout stays a logout");
 }
+
+async fn send_raw(app: &Router, uri: &str, cookie: &[u8]) -> Response<Body> {
+    let value = header::HeaderValue::from_bytes(cookie).expect("a header value");
+    let request = Request::builder()
+        .uri(uri)
+        .header(header::COOKIE, value)
+        .body(Body::empty())
+        .expect("request");
+    app.clone().oneshot(request).await.expect("infallible")
+}
+
+#[tokio::test]
+async fn memory_non_ascii_cookie_header_keeps_the_session() {
+    let app = app(Arc::new(MemoryStore::new()));
+    let header = set_cookie(&send(&app, "POST", "/login", &[]).await).expect("cookie");
+    let pair = cookie_pair(&header);
+    for cookie in [
+        format!("pref=café; {pair}").into_bytes(),
+        [&b"raw=\xff\x80; "[..], pair.as_bytes()].concat(),
+    ] {
+        let response = send_raw(&app, "/whoami", &cookie).await;
+        assert_eq!(set_cookie(&response), None, "no new key over the real one");
+        assert_eq!(body_text(response).await, "john_doe");
+    }
+}
+
+#[tokio::test]
+async fn memory_planted_unknown_cookie_does_not_log_out() {
+    let app = app(Arc::new(MemoryStore::new()));
+    let header = set_cookie(&send(&app, "POST", "/login", &[]).await).expect("cookie");
+    let live = cookie_pair(&header);
+    let planted = format!(
+        "sessionid={}",
+        session_core::SessionKey::generate().expose_secret()
+    );
+    for cookies in [
+        vec![format!("{planted}; {live}")],
+        vec![format!("{live}; {planted}")],
+        vec![planted.clone(), live.clone()],
+    ] {
+        let cookies: Vec<&str> = cookies.iter().map(String::as_str).collect();
+        let response = send(&app, "GET", "/whoami", &cookies).await;
+        assert_eq!(
+            set_cookie(&response),
+            None,
+            "no removal cookie: {cookies:?}"
+        );
+        assert_eq!(body_text(response).await, "john_doe", "{cookies:?}");
+    }
+}
+
+async fn visits(session: Session) -> Result<String, session_core::SessionError> {
+    let count = session.get::<u64>("visits").await?.unwrap_or(0) + 1;
+    session.insert("visits", count).await?;
+    Ok(format!("visit number {count}"))
+}
+
+#[tokio::test]
+async fn memory_handler_session_error_is_a_503_with_plain_text() {
+    let faulty = Arc::new(FaultyStore::new(MemoryStore::new()));
+    let app = routes()
+        .route("/visits", get(visits))
+        .layer(SessionLayer::new(faulty.clone(), SessionConfig::default()));
+    let header = set_cookie(&send(&app, "GET", "/visits", &[]).await).expect("cookie");
+    faulty.set_faults(Faults::All);
+    let response = send(&app, "GET", "/visits", &[&cookie_pair(&header)]).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/plain; charset=utf-8"
+    );
+    assert_eq!(set_cookie(&response), None);
+    assert_eq!(
+        body_text(response).await,
+        "The session store is unavailable. Please try again."
+    );
+}
+
+#[tokio::test]
+async fn memory_layer_503_and_400_have_the_same_bodies_as_handler_errors() {
+    let faulty = Arc::new(FaultyStore::new(MemoryStore::new()));
+    let app = app(faulty.clone());
+    faulty.set_faults(Faults::Writes);
+    let response = send(&app, "POST", "/login", &[]).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let unavailable = session_core::SessionError::Poisoned;
+    assert_eq!(body_text(response).await, unavailable.http_body());
+
+    let store = SLOW_STORE
+        .get_or_init(|| Arc::new(MemoryStore::new()))
+        .clone();
+    let app = routes()
+        .route("/slow", post(slow_update))
+        .layer(SessionLayer::new(store, SessionConfig::default()));
+    let header = set_cookie(&send(&app, "POST", "/login", &[]).await).expect("cookie");
+    let response = send(&app, "POST", "/slow", &[&cookie_pair(&header)]).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body_text(response).await,
+        session_core::SessionError::Interrupted.http_body()
+    );
+}
+
+async fn grow(session: Session) -> Result<&'static str, session_core::SessionError> {
+    session.insert("blob", "x".repeat(2 << 20)).await?;
+    Ok("grown")
+}
+
+#[tokio::test]
+async fn memory_oversized_session_is_a_500_and_keeps_the_record() {
+    let store = Arc::new(MemoryStore::new());
+    let app = routes()
+        .route("/grow", post(grow))
+        .layer(SessionLayer::new(store.clone(), SessionConfig::default()));
+    let header = set_cookie(&send(&app, "POST", "/login", &[]).await).expect("cookie");
+    let pair = cookie_pair(&header);
+    let response = send(&app, "POST", "/grow", &[&pair]).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(set_cookie(&response), None);
+    let response = send(&app, "GET", "/whoami", &[&pair]).await;
+    assert_eq!(
+        body_text(response).await,
+        "john_doe",
+        "the record is as it was"
+    );
+}
+
+#[test]
+fn memory_cookie_prefix_rules_are_checked_at_start() {
+    let refused = [
+        SessionConfig {
+            cookie_name: "__Secure-id".into(),
+            ..SessionConfig::default()
+        },
+        SessionConfig {
+            cookie_name: "__Host-id".into(),
+            cookie_secure: true,
+            cookie_path: "/app".into(),
+            ..SessionConfig::default()
+        },
+        SessionConfig {
+            cookie_name: "__Host-id".into(),
+            cookie_secure: true,
+            cookie_domain: Some("example.com".into()),
+            ..SessionConfig::default()
+        },
+        SessionConfig {
+            cookie_name: "session id".into(),
+            ..SessionConfig::default()
+        },
+        SessionConfig {
+            touch_threshold: Some(f64::NAN),
+            ..SessionConfig::default()
+        },
+    ];
+    for config in refused {
+        let error = SessionLayer::try_new(MemoryStore::new(), config.clone())
+            .expect_err("an invalid configuration is refused at start");
+        assert!(
+            error.to_string().contains("cookie_") || error.to_string().contains("touch_threshold"),
+            "{error}"
+        );
+    }
+    let fine = SessionConfig {
+        cookie_name: "__Host-id".into(),
+        cookie_secure: true,
+        ..SessionConfig::default()
+    };
+    assert!(SessionLayer::try_new(MemoryStore::new(), fine).is_ok());
+}

@@ -39,6 +39,17 @@ impl Harness {
         self.manager.finish(&session, status).await
     }
 
+    /// One request with this raw `Cookie` header and a handler answering 200.
+    async fn request_with_header<F, Fut>(&self, header: &str, handler: F) -> Outcome
+    where
+        F: FnOnce(Session) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let session = self.manager.session_from_headers([header]);
+        handler(session.clone()).await;
+        self.manager.finish(&session, 200).await
+    }
+
     /// A session saved through the lifecycle with one entry; the counts are reset after.
     async fn existing(&self) -> SessionKey {
         let outcome = self
@@ -516,7 +527,7 @@ pub async fn lifecycle_store_failure_is_503(ctx: Ctx) {
     let (faulty, ctx) = ctx.faulty();
     let manager = SessionManager::from_shared(ctx.store().clone(), Arc::default());
     faulty.set_faults(Faults::Writes);
-    let session = manager.session_from_headers(None);
+    let session = manager.session_from_headers(None::<&str>);
     session.insert("a", 1).await.expect("insert");
     let outcome = manager.finish(&session, 200).await;
     assert_eq!(outcome.replace_with, Some(Replacement::StoreUnavailable));
@@ -588,4 +599,124 @@ pub async fn lifecycle_reads_every_cookie_header(ctx: Ctx) {
     }
     let other = h.manager.session_from_headers(["garbage;;; =; a"]);
     assert!(!other.had_cookie());
+}
+
+/// Other cookies may hold any bytes: a non-ASCII or non-UTF-8 value in the same `Cookie`
+/// header (or another one) never hides the session cookie.
+pub async fn lifecycle_non_ascii_cookie_header_keeps_session(ctx: Ctx) {
+    let h = Harness::new(&ctx, SessionConfig::default());
+    let key = h.existing().await;
+    let session_cookie = format!("sessionid={}", key.expose_secret());
+    let utf8 = format!("pref=café; {session_cookie}; name=Zoë");
+    let mut not_utf8 = b"raw=\xff\xfe\x80; ".to_vec();
+    not_utf8.extend_from_slice(session_cookie.as_bytes());
+    let headers: [&[u8]; 2] = [utf8.as_bytes(), &not_utf8];
+    for header in headers {
+        let session = h.manager.session_from_headers([header]);
+        assert_eq!(
+            session.get::<i64>("user_id").await.expect("get"),
+            Some(42),
+            "the session was lost behind {:?}",
+            String::from_utf8_lossy(header)
+        );
+        let outcome = h.manager.finish(&session, 200).await;
+        assert_eq!(outcome.set_cookie, None, "no new key, no removal");
+    }
+    // Split over two headers, the non-ASCII one first.
+    let session = h
+        .manager
+        .session_from_headers([&b"pref=caf\xc3\xa9"[..], session_cookie.as_bytes()]);
+    assert_eq!(session.get::<i64>("user_id").await.expect("get"), Some(42));
+}
+
+/// A session cookie that does not load (unknown, expired, malformed) never shadows one that
+/// does, in either order: the first live candidate wins and no cookie is removed. Django
+/// lets the last value win; trying candidates means a cookie planted for a parent domain
+/// cannot log a user out.
+pub async fn lifecycle_unknown_key_never_shadows_live_one(ctx: Ctx) {
+    let h = Harness::new(&ctx, SessionConfig::default());
+    let live = h.existing().await;
+    let unknown = SessionKey::generate();
+    let live = format!("sessionid={}", live.expose_secret());
+    let unknown = format!("sessionid={}", unknown.expose_secret());
+    let orders = [
+        format!("{unknown}; {live}"),
+        format!("{live}; {unknown}"),
+        format!("sessionid=../etc; {unknown}; {live}"),
+    ];
+    for header in orders {
+        h.counting.reset();
+        let session = h.manager.session_from_headers([header.as_str()]);
+        assert_eq!(
+            session.get::<i64>("user_id").await.expect("get"),
+            Some(42),
+            "the live session was shadowed in {header:.60}"
+        );
+        let outcome = h.manager.finish(&session, 200).await;
+        assert_eq!(outcome.set_cookie, None, "nothing to set or remove");
+        assert!(h.counts().load <= 2, "{:?}", h.counts());
+        assert_eq!(h.counts().writes(), 0);
+    }
+    // A change saves under the key that loaded, never under the unknown one.
+    let header = format!("{unknown}; {live}");
+    let outcome = h
+        .request_with_header(&header, |s| async move {
+            s.insert("cart", "full").await.expect("insert");
+        })
+        .await;
+    assert_eq!(
+        outcome.set_cookie.as_ref().map(|c| c.value().to_owned()),
+        Some(live.trim_start_matches("sessionid=").to_owned())
+    );
+    assert_eq!(h.counts().create, 0, "no new record");
+}
+
+/// At most three candidate cookies are looked up; when none loads, the removal cookie goes
+/// out and nothing is created.
+pub async fn lifecycle_session_cookie_lookups_are_bounded(ctx: Ctx) {
+    let h = Harness::new(&ctx, SessionConfig::default());
+    let live = h.existing().await;
+    let mut header: Vec<String> = (0..5)
+        .map(|_| format!("sessionid={}", SessionKey::generate().expose_secret()))
+        .collect();
+    header.push(format!("sessionid={}", live.expose_secret()));
+    let header = header.join("; ");
+    let outcome = h
+        .request_with_header(&header, |s| async move {
+            assert_eq!(s.get::<i64>("user_id").await.expect("get"), None);
+        })
+        .await;
+    assert_eq!(
+        h.counts(),
+        Counts {
+            load: session_core::MAX_CANDIDATES as u64,
+            ..Counts::default()
+        },
+        "one load per candidate, at most {}",
+        session_core::MAX_CANDIDATES
+    );
+    assert_removal(&outcome, &SessionConfig::default());
+}
+
+/// A session over `max_payload_bytes` is not saved: the lifecycle answers 500 (the error is
+/// logged), sets no cookie, and the stored record keeps its earlier data.
+pub async fn lifecycle_oversized_session_is_500_and_keeps_record(ctx: Ctx) {
+    let config = SessionConfig {
+        max_payload_bytes: Some(4096),
+        ..SessionConfig::default()
+    };
+    let h = Harness::new(&ctx, config);
+    let key = h.existing().await;
+    let outcome = h
+        .request(Some(&key), 200, |s| async move {
+            s.insert("blob", "x".repeat(5000)).await.expect("insert");
+        })
+        .await;
+    assert_eq!(outcome.replace_with, Some(Replacement::ServerError));
+    assert_eq!(Replacement::ServerError.status(), 500);
+    assert_eq!(outcome.set_cookie, None);
+    assert_eq!(h.counts().writes(), 0);
+    let session = ctx.resume(&key);
+    assert_eq!(session.get::<i64>("user_id").await.expect("get"), Some(42));
+    assert_eq!(session.get::<String>("blob").await.expect("get"), None);
 }

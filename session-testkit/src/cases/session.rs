@@ -741,3 +741,43 @@ pub async fn session_test_cookie_helpers(ctx: Ctx) {
     assert!(!next.test_cookie_worked().await.expect("worked"));
     assert!(!next.contains_key(TEST_COOKIE_NAME).await.expect("contains"));
 }
+
+/// A session whose encoded data fills the size limit exactly saves and reloads; one byte
+/// more fails with `SessionError::TooLarge` naming both sizes, and the stored record keeps
+/// its earlier data.
+pub async fn session_payload_limit_is_enforced_at_save(ctx: Ctx) {
+    let key = saved_session(&ctx, &[("user_id", json!(42))]).await;
+    let session = ctx.resume(&key);
+    session.insert("blob", "").await.expect("insert");
+    let frame = session_core::codec::encode(
+        &serde_json::from_value(json!({"user_id": 42, "blob": ""})).expect("a map"),
+        Expiry::Default,
+    )
+    .len();
+    let limit = session_core::DEFAULT_MAX_PAYLOAD_BYTES;
+    session
+        .insert("blob", "z".repeat(limit - frame))
+        .await
+        .expect("insert");
+    session
+        .save()
+        .await
+        .expect("a session exactly at the limit saves");
+    let reloaded = ctx.resume(&key);
+    let blob: String = reloaded.get("blob").await.expect("get").expect("blob");
+    assert_eq!(blob.len(), limit - frame);
+
+    let over = ctx.resume(&key);
+    over.insert("blob", "z".repeat(limit - frame + 1))
+        .await
+        .expect("insert");
+    match over.save().await {
+        Err(SessionError::TooLarge { size, limit: named }) => {
+            assert_eq!((size, named), (limit + 1, limit));
+        }
+        other => panic!("expected TooLarge one byte over the limit, got {other:?}"),
+    }
+    let kept = ctx.resume(&key);
+    let blob: String = kept.get("blob").await.expect("get").expect("blob");
+    assert_eq!(blob.len(), limit - frame, "the stored record was changed");
+}

@@ -54,6 +54,34 @@ pub async fn store_roundtrip_100_kib(ctx: Ctx) {
     roundtrip(&ctx, envelope(&format!(r#"{{"big":"{big}"}}"#))).await;
 }
 
+/// A payload of exactly the default session size limit (1 MiB, multi-byte characters
+/// included) round-trips byte for byte, and so does it after an `update`: a store must hold
+/// whatever `SessionConfig::max_payload_bytes` lets through.
+pub async fn store_roundtrip_at_size_limit(ctx: Ctx) {
+    let limit = session_core::DEFAULT_MAX_PAYLOAD_BYTES;
+    let frame = envelope(r#"{"big":""}"#).len();
+    let mut big = String::from("é€😀");
+    big.push_str(&"y".repeat(limit - frame - big.len()));
+    let payload = envelope(&format!(r#"{{"big":"{big}"}}"#));
+    assert_eq!(payload.len(), limit);
+    roundtrip(&ctx, payload.clone()).await;
+    let id = fresh_id();
+    ctx.store()
+        .create(&record(&id, &payload_of("small"), 3_600_000))
+        .await
+        .expect("create");
+    let full = record(&id, &payload, 3_600_000);
+    ctx.store()
+        .update(&full)
+        .await
+        .expect("update at the limit");
+    let loaded = ctx.store().load(&id).await.expect("load").expect("live");
+    assert!(
+        loaded.payload() == payload,
+        "the 1 MiB payload came back changed"
+    );
+}
+
 /// An empty payload object round-trips.
 pub async fn store_roundtrip_empty_object(ctx: Ctx) {
     roundtrip(&ctx, String::from("{}")).await;
