@@ -3,7 +3,7 @@
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, ErrorKind, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -21,14 +21,29 @@ pub(crate) struct Dir {
     temp_prefix: String,
     lock_dir: PathBuf,
     counter: AtomicU64,
+    /// The effective user, who must own the directory and every record file; `None` when
+    /// the store was told to trust files of other users (a directory shared on purpose).
+    owner: Option<u32>,
 }
+
+/// Permission bits that let the group or others write.
+const GROUP_OR_OTHER_WRITE: u32 = 0o022;
 
 impl Dir {
     /// Opens (creating it with mode 0700 if missing) a session directory, and checks that it
     /// is a directory we can write to.
-    pub(crate) fn open(path: &Path, prefix: &str) -> io::Result<Self> {
+    ///
+    /// Unless `shared` is set, the directory must belong to the effective user and must not be
+    /// writable by group or others: anyone who can write there can plant a record file and
+    /// log in as anyone.
+    pub(crate) fn open(path: &Path, prefix: &str, shared: bool) -> io::Result<Self> {
+        let owner = rustix::process::geteuid().as_raw();
         match fs::symlink_metadata(path) {
-            Ok(meta) if meta.is_dir() => {}
+            Ok(meta) if meta.is_dir() => {
+                if !shared {
+                    check_private(path, &meta, owner)?;
+                }
+            }
             Ok(_) => {
                 return Err(io::Error::new(
                     ErrorKind::NotADirectory,
@@ -47,6 +62,7 @@ impl Dir {
             temp_prefix: format!(".{prefix}.tmp."),
             lock_dir: path.join(format!(".{prefix}.locks")),
             counter: AtomicU64::new(0),
+            owner: (!shared).then_some(owner),
         };
         match DirBuilder::new().mode(0o700).create(&dir.lock_dir) {
             Ok(()) => {}
@@ -91,6 +107,18 @@ impl Dir {
             Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(refuse_symlink(error)),
         };
+        if let Some(owner) = self.owner {
+            let meta = file.metadata()?;
+            if meta.uid() != owner || meta.mode() & GROUP_OR_OTHER_WRITE != 0 {
+                return Err(io::Error::new(
+                    ErrorKind::InvalidData,
+                    ForeignFile {
+                        uid: meta.uid(),
+                        mode: meta.mode() & 0o7777,
+                    },
+                ));
+            }
+        }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
         Ok(Some(bytes))
@@ -149,6 +177,51 @@ impl Dir {
     }
 }
 
+/// Refuses a session directory another user owns or may write to.
+fn check_private(path: &Path, meta: &fs::Metadata, owner: u32) -> io::Result<()> {
+    let problem = if meta.uid() != owner {
+        format!(
+            "is owned by uid {}, not by this process's user (uid {owner}); chown it",
+            meta.uid()
+        )
+    } else if meta.mode() & GROUP_OR_OTHER_WRITE != 0 {
+        format!(
+            "is writable by group or others (mode {:o}); run `chmod go-w` on it",
+            meta.mode() & 0o7777
+        )
+    } else {
+        return Ok(());
+    };
+    Err(io::Error::new(
+        ErrorKind::PermissionDenied,
+        format!(
+            "session directory {} {problem}: otherwise another local user could plant a \
+             session file and log in as anyone (FileOptions::allow_shared_directory opts out)",
+            path.display()
+        ),
+    ))
+}
+
+/// A record file that another user owns or may write to: it could be a planted session.
+#[derive(Debug)]
+struct ForeignFile {
+    uid: u32,
+    mode: u32,
+}
+
+impl std::fmt::Display for ForeignFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "refusing a session file owned by uid {} with mode {:o}: only files of this \
+             process's user, writable by it alone, are trusted",
+            self.uid, self.mode
+        )
+    }
+}
+
+impl std::error::Error for ForeignFile {}
+
 fn not_writable(path: &Path, error: io::Error) -> io::Error {
     io::Error::new(
         error.kind(),
@@ -180,9 +253,10 @@ fn refuse_symlink(error: io::Error) -> io::Error {
     }
 }
 
-/// Whether `error` is a refused symlink.
-pub(crate) fn is_symlink_refusal(error: &io::Error) -> bool {
+/// Whether `error` is a refused symlink or a refused file of another user: a record path
+/// holding something this store does not trust.
+pub(crate) fn is_refusal(error: &io::Error) -> bool {
     error
         .get_ref()
-        .is_some_and(|inner| inner.is::<SymlinkRefused>())
+        .is_some_and(|inner| inner.is::<SymlinkRefused>() || inner.is::<ForeignFile>())
 }

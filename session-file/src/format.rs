@@ -13,7 +13,7 @@ use time::format_description::well_known::Rfc3339;
 
 /// Why a record file could not be read.
 #[derive(Debug)]
-pub(crate) struct Corrupt(&'static str);
+pub struct Corrupt(&'static str);
 
 impl std::fmt::Display for Corrupt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -24,7 +24,7 @@ impl std::fmt::Display for Corrupt {
 impl std::error::Error for Corrupt {}
 
 /// The file contents for a record.
-pub(crate) fn encode(record: &Record) -> Vec<u8> {
+pub fn encode(record: &Record) -> Vec<u8> {
     let human = record
         .expires_at()
         .format(&Rfc3339)
@@ -35,7 +35,7 @@ pub(crate) fn encode(record: &Record) -> Vec<u8> {
 }
 
 /// The expiry (Unix milliseconds) and payload of a record file.
-pub(crate) fn decode(bytes: &[u8]) -> Result<(i64, &str), Corrupt> {
+pub fn decode(bytes: &[u8]) -> Result<(i64, &str), Corrupt> {
     let newline = bytes
         .iter()
         .position(|&b| b == b'\n')
@@ -53,7 +53,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(i64, &str), Corrupt> {
 }
 
 /// The record a file holds.
-pub(crate) fn decode_record(id: &RecordId, bytes: &[u8]) -> Result<Record, Corrupt> {
+pub fn decode_record(id: &RecordId, bytes: &[u8]) -> Result<Record, Corrupt> {
     let (millis, payload) = decode(bytes)?;
     Record::from_unix_millis(id.clone(), payload, millis).ok_or(Corrupt("expiry out of range"))
 }

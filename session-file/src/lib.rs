@@ -2,7 +2,7 @@
 //! no server to run. See [`FileStore`].
 
 mod dir;
-mod format;
+pub mod format;
 mod store;
 
-pub use store::{DEFAULT_PREFIX, FileStore};
+pub use store::{DEFAULT_PREFIX, FileOptions, FileStore};

@@ -29,6 +29,11 @@ const TEMP_GRACE: Duration = Duration::from_secs(60);
 ///   concurrent `delete` removed, even from another process sharing the directory.
 /// - Symlinks at record paths are refused (`O_NOFOLLOW`); paths are built from record ids
 ///   only, so no input can reach outside the directory.
+/// - The directory must belong to the effective user and not be writable by group or others
+///   (construction fails otherwise, with the fix in the message), and a record file that is
+///   not the user's own, or that group or others may write, loads as no session with a
+///   warning on `session::security`: no other local user can plant a session. See
+///   [`FileOptions::allow_shared_directory`].
 /// - All file I/O runs on tokio's blocking pool, never on the runtime's worker threads.
 ///
 /// Unix only.
@@ -56,6 +61,29 @@ pub struct FileStore {
 /// Django's default file name prefix (its `SESSION_COOKIE_NAME`).
 pub const DEFAULT_PREFIX: &str = "sessionid";
 
+/// Options of [`FileStore::with_options`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileOptions {
+    /// The record file name prefix: [`DEFAULT_PREFIX`] unless set.
+    pub prefix: String,
+    /// Off by default, and best left off: the directory must then belong to the effective
+    /// user and not be writable by group or others (else construction fails), and a record
+    /// file that another user owns, or that group or others may write, loads as no session
+    /// with a warning. Anyone who can write to the directory could otherwise plant a record
+    /// and log in as anyone. Turn it on only for a directory shared on purpose between
+    /// accounts you trust alike.
+    pub allow_shared_directory: bool,
+}
+
+impl Default for FileOptions {
+    fn default() -> Self {
+        Self {
+            prefix: DEFAULT_PREFIX.to_owned(),
+            allow_shared_directory: false,
+        }
+    }
+}
+
 impl FileStore {
     /// A store in `dir`, created (mode 0700) when missing. Fails with a clear error when the
     /// path is not a directory or cannot be written. Blocks briefly: call it at start-up.
@@ -66,6 +94,22 @@ impl FileStore {
     /// A store in `dir` whose record files start with `prefix` (1 to 64 characters of
     /// `[A-Za-z0-9_-]`), so several stores can share a directory.
     pub fn with_prefix(dir: impl AsRef<Path>, prefix: &str) -> Result<Self, StoreError> {
+        Self::with_options(
+            dir,
+            FileOptions {
+                prefix: prefix.to_owned(),
+                ..FileOptions::default()
+            },
+        )
+    }
+
+    /// A store in `dir` with these options.
+    pub fn with_options(dir: impl AsRef<Path>, options: FileOptions) -> Result<Self, StoreError> {
+        let FileOptions {
+            prefix,
+            allow_shared_directory,
+        } = options;
+        let prefix = prefix.as_str();
         let valid = (1..=64).contains(&prefix.len())
             && prefix
                 .bytes()
@@ -76,7 +120,7 @@ impl FileStore {
                 format!("invalid file name prefix {prefix:?}: use 1 to 64 of [A-Za-z0-9_-]"),
             ));
         }
-        let dir = Dir::open(dir.as_ref(), prefix)
+        let dir = Dir::open(dir.as_ref(), prefix, allow_shared_directory)
             .map_err(|error| StoreError::backend("opening the session directory", error))?;
         Ok(Self { dir: Arc::new(dir) })
     }
@@ -138,7 +182,7 @@ fn read_stored(dir: &Dir, id: &RecordId) -> io::Result<Stored> {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return Ok(Stored::Missing),
         Err(error)
-            if crate::dir::is_symlink_refusal(&error)
+            if crate::dir::is_refusal(&error)
                 || error.kind() == ErrorKind::PermissionDenied =>
         {
             warn_corrupt(dir, id, &error);
@@ -186,7 +230,16 @@ fn replace(dir: &Dir, record: &Record) -> io::Result<()> {
 /// Removes a record file if it is (still) expired, under its lock.
 fn remove_if_expired(dir: &Dir, id: &RecordId) -> io::Result<bool> {
     let _lock = dir.lock(id)?;
-    let expired = match dir.read(id)? {
+    let bytes = match dir.read(id) {
+        Ok(bytes) => bytes,
+        // Not ours to judge (a symlink, another user's file): left alone, with a warning.
+        Err(error) if crate::dir::is_refusal(&error) => {
+            warn_corrupt(dir, id, &error);
+            return Ok(false);
+        }
+        Err(error) => return Err(error),
+    };
+    let expired = match bytes {
         Some(bytes) => match format::decode(&bytes) {
             Ok((millis, _)) => millis <= now_millis(),
             Err(_) => false,
