@@ -85,22 +85,62 @@ pub fn require(service: Service) -> Option<String> {
     None
 }
 
-/// Prints the skip line once per service and process.
+/// Prints the skip line once per service and process, and records the test in the skip log.
 fn announce_skip(service: Service) {
-    static ANNOUNCED: OnceLock<Mutex<HashSet<Service>>> = OnceLock::new();
+    let why = format!("set {} to run these tests{}", service.env_var(), container::HINT);
+    announce(&service.to_string(), &why);
+}
+
+/// Skips the calling test for a reason other than a missing service (a binary that is not
+/// installed, say): prints a loud `SKIPPED <group>` line once per group and process and
+/// records the test in the skip log that `ci/test.sh` sums up. The caller then returns.
+///
+/// # Panics
+///
+/// Under `SESSION_TEST_REQUIRE=1`: then nothing may be skipped.
+pub fn skip(group: &str, why: &str) {
+    if required() {
+        panic!("{group} is required (SESSION_TEST_REQUIRE=1) but the test cannot run: {why}");
+    }
+    announce(group, why);
+}
+
+/// The environment variable naming the file where every skipped test is recorded (one
+/// `<group>\t<test>` line each); `ci/test.sh` sets it and prints the summary.
+pub const SKIP_LOG_VAR: &str = "SESSION_TEST_SKIP_LOG";
+
+fn announce(group: &str, why: &str) {
+    static ANNOUNCED: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
     let announced = ANNOUNCED.get_or_init(Default::default);
     let first = announced
         .lock()
-        .map(|mut set| set.insert(service))
+        .map(|mut set| set.insert(group.to_owned()))
         .unwrap_or(true);
     if first {
-        let line = format!(
-            "\nSKIPPED {service}: set {} to run these tests{} (SESSION_TEST_REQUIRE=1 makes this an error)\n",
-            service.env_var(),
-            container::HINT
-        );
+        let line =
+            format!("\nSKIPPED {group}: {why} (SESSION_TEST_REQUIRE=1 makes this an error)\n");
         // Written to the process's stderr directly, so `cargo test` shows it even on success.
         let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+    record_skip(group);
+}
+
+/// Appends the current test (libtest names each test's thread after it) to the skip log.
+fn record_skip(group: &str) {
+    let Some(path) = std::env::var_os(SKIP_LOG_VAR) else {
+        return;
+    };
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("unnamed test");
+    let line = format!("{group}\t{test}\n");
+    // One short append per line: concurrent test processes do not interleave within it.
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| file.write_all(line.as_bytes()));
+    if let Err(error) = written {
+        let _ = writeln!(std::io::stderr(), "could not record a skipped test in {path:?}: {error}");
     }
 }
 
