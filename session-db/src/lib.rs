@@ -13,9 +13,19 @@
 //! `create` over an expired leftover takes three) with the application's clock bound as a
 //! parameter, never the server's `now()`. TLS for remote servers: enable one of sqlx's `tls-*`
 //! features in your own `Cargo.toml`.
+//!
+//! Every wait is bounded ([`StoreOptions`]): `connect(url)` fails after 5 s without a first
+//! connection, and each operation after 5 s without a pooled connection, so a database that
+//! is down turns requests into errors in seconds, not sqlx's default 30 s; `connect_with(url,
+//! options)` changes both. A store recovers by itself when its server comes back. A failed
+//! operation is [`StoreError::Backend`](session_core::StoreError::Backend) whose source is a
+//! [`DbError`] naming the engine and the server (`host:port`, never the password), with the
+//! driver's message once.
 
+mod error;
 #[cfg(feature = "mysql")]
 mod mysql;
+mod options;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
@@ -23,8 +33,10 @@ mod sqlite;
 mod table;
 pub mod testing;
 
+pub use error::DbError;
 #[cfg(feature = "mysql")]
 pub use mysql::MySqlStore;
+pub use options::StoreOptions;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]

@@ -3,10 +3,14 @@
 use async_trait::async_trait;
 use session_core::time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 use session_core::{Record, RecordId, SessionStore, StoreError};
-use sqlx::mysql::{MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
 use sqlx::{Row, SqlStr};
 
-use crate::table::{self, CLEAR_BATCH, DEFAULT_TABLE, backend};
+use crate::StoreOptions;
+use crate::error::Server;
+use crate::table::{self, CLEAR_BATCH, DEFAULT_TABLE};
+
+pub(crate) const ENGINE: &str = "MySQL";
 
 /// Sessions in a MySQL or MariaDB table: `id CHAR(64)` primary key, `payload LONGTEXT`
 /// (utf8mb4), `expires_at DATETIME(3)` in UTC with an index named `<table>_expires_at_idx`.
@@ -19,17 +23,30 @@ use crate::table::{self, CLEAR_BATCH, DEFAULT_TABLE, backend};
 /// existed (an expired row is left for `clear_expired`, and is never loaded). `clear_expired`
 /// is `DELETE … LIMIT 5000`, repeated.
 ///
+/// Bounded waits: [`connect`](Self::connect) gives up after 5 s without a first connection,
+/// and each operation after 5 s without a pooled connection (so with the server down, a
+/// request fails in 5 s instead of sqlx's 30). Change them with
+/// [`connect_with`](Self::connect_with) and [`StoreOptions`]; a pool handed to
+/// [`new`](Self::new) keeps its own settings. Errors name the server (`host:port`, never the
+/// password) through [`DbError`](crate::DbError).
+///
 /// ```no_run
-/// use session_db::MySqlStore;
+/// use std::time::Duration;
+/// use session_db::{MySqlStore, StoreOptions};
 ///
 /// # async fn run() -> Result<(), session_core::StoreError> {
 /// let store = MySqlStore::connect("mysql://root@127.0.0.1/app").await?;
 /// store.migrate().await?;
+///
+/// // Wait up to 30 s at start-up for a server that is still starting.
+/// let options = StoreOptions::new().connect_timeout(Duration::from_secs(30));
+/// let store = MySqlStore::connect_with("mysql://root@127.0.0.1/app", options).await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 pub struct MySqlStore {
     pool: MySqlPool,
+    server: Server,
     table: String,
     sql: Statements,
 }
@@ -75,6 +92,16 @@ fn quote(identifier: &str) -> String {
     format!("`{identifier}`")
 }
 
+/// Where the server is, for errors: `host:port`, or the Unix socket's path.
+pub(crate) fn server(options: &MySqlConnectOptions) -> Server {
+    Server::new(
+        ENGINE,
+        options.get_host(),
+        options.get_port(),
+        options.get_socket().map(|path| path.as_path()),
+    )
+}
+
 /// A UTC moment as the zone-less `DATETIME(3)` value MySQL stores.
 fn utc(at: OffsetDateTime) -> PrimitiveDateTime {
     let at = at.to_offset(UtcOffset::UTC);
@@ -86,22 +113,42 @@ fn now() -> PrimitiveDateTime {
 }
 
 impl MySqlStore {
-    /// A store on an existing pool, in table `sessions`.
+    /// A store on an existing pool, in table `sessions`. The pool keeps its own bounds:
+    /// sqlx's default acquire timeout is 30 s; build the pool from
+    /// [`StoreOptions::pool_options`] to get this crate's.
     pub fn new(pool: MySqlPool) -> Self {
+        let server = server(&pool.connect_options());
         Self {
             pool,
+            server,
             table: DEFAULT_TABLE.to_owned(),
             sql: Statements::new(DEFAULT_TABLE),
         }
     }
 
-    /// Connects a pool (up to 10 connections) to `url`.
+    /// Connects a pool (up to 10 connections) to `url`, with the default bounds
+    /// ([`StoreOptions::default`]: 5 s to connect, 5 s per operation to get a connection).
+    /// Fails within the connect bound when the server is down; the error names its host and
+    /// port, never the password.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = MySqlPoolOptions::new()
-            .max_connections(10)
-            .connect(url)
-            .await
-            .map_err(backend("connecting to MySQL"))?;
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// [`connect`](Self::connect) with other bounds.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        const CONTEXT: &str = "connecting to MySQL";
+        let connect: MySqlConnectOptions = url.parse().map_err(|error| {
+            Server::unparsed(ENGINE).error(CONTEXT, options.get_connect_timeout(), error)
+        })?;
+        let server = server(&connect);
+        let pool = options
+            .open(
+                options.pool_options().max_connections(10),
+                connect,
+                &server,
+                CONTEXT,
+            )
+            .await?;
         Ok(Self::new(pool))
     }
 
@@ -123,10 +170,18 @@ impl MySqlStore {
         &self.pool
     }
 
+    /// Wraps a driver error, naming the server and the pool's acquire bound.
+    fn fail(&self, context: &'static str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
+        self.server
+            .fail(context, self.pool.options().get_acquire_timeout())
+    }
+
     /// Creates the table with its expiry index if missing. Idempotent, and safe when several
-    /// instances run it at once (`GET_LOCK` on one connection around the DDL).
+    /// instances run it at once (`GET_LOCK` on one connection around the DDL). An existing
+    /// table is found in `information_schema` first, so a start leaves no "already exists"
+    /// note.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let err = backend("migrating the MySQL session table");
+        let err = self.fail("migrating the MySQL session table");
         let mut conn = self.pool.acquire().await.map_err(&err)?;
         let lock = format!("session_db_migrate_{}", self.table);
         let locked: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 30)")
@@ -149,10 +204,27 @@ impl MySqlStore {
             t = quote(&self.table),
             index = quote(&table::index_name(&self.table)),
         );
-        let created = sqlx::query(table::statement(create))
-            .execute(&mut *conn)
-            .await
-            .map_err(&err);
+        // `CREATE TABLE IF NOT EXISTS` on an existing table leaves a note ("Table … already
+        // exists") on every start: look first, under the lock. Compared byte for byte, as
+        // table names are on Linux; a server that folds names to lower case finds no match
+        // for a mixed-case name and runs the (harmless) `IF NOT EXISTS` again.
+        let created = async {
+            let exists: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() \
+                 AND CAST(table_name AS BINARY) = CAST(? AS BINARY)",
+            )
+            .bind(&self.table)
+            .fetch_one(&mut *conn)
+            .await?;
+            if exists == 0 {
+                sqlx::query(table::statement(create))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(())
+        }
+        .await
+        .map_err(&err);
         let released = sqlx::query("SELECT RELEASE_LOCK(?)")
             .bind(&lock)
             .execute(&mut *conn)
@@ -172,7 +244,7 @@ impl MySqlStore {
         match outcome {
             Ok(_) => Ok(true),
             Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Ok(false),
-            Err(error) => Err(StoreError::backend("inserting a session row", error)),
+            Err(error) => Err(self.fail("inserting a session row")(error)),
         }
     }
 }
@@ -185,11 +257,11 @@ impl SessionStore for MySqlStore {
             .bind(now())
             .fetch_optional(&self.pool)
             .await
-            .map_err(backend("loading a session row"))?;
+            .map_err(self.fail("loading a session row"))?;
         let Some(row) = row else { return Ok(None) };
-        let payload: String = row.try_get(0).map_err(backend("reading a session row"))?;
+        let payload: String = row.try_get(0).map_err(self.fail("reading a session row"))?;
         let expires_at: PrimitiveDateTime =
-            row.try_get(1).map_err(backend("reading a session row"))?;
+            row.try_get(1).map_err(self.fail("reading a session row"))?;
         Ok(Some(Record::new(
             id.clone(),
             payload,
@@ -207,7 +279,7 @@ impl SessionStore for MySqlStore {
             .bind(now())
             .execute(&self.pool)
             .await
-            .map_err(backend("replacing an expired session row"))?;
+            .map_err(self.fail("replacing an expired session row"))?;
         if cleared.rows_affected() == 1 && self.insert(record).await? {
             return Ok(());
         }
@@ -222,7 +294,7 @@ impl SessionStore for MySqlStore {
             .bind(now())
             .execute(&self.pool)
             .await
-            .map_err(backend("updating a session row"))?;
+            .map_err(self.fail("updating a session row"))?;
         table::changed_a_row(done.rows_affected(), StoreError::NotFound)
     }
 
@@ -233,7 +305,7 @@ impl SessionStore for MySqlStore {
             .bind(now())
             .execute(&self.pool)
             .await
-            .map_err(backend("touching a session row"))?;
+            .map_err(self.fail("touching a session row"))?;
         table::changed_a_row(done.rows_affected(), StoreError::NotFound)
     }
 
@@ -243,7 +315,7 @@ impl SessionStore for MySqlStore {
             .bind(now())
             .execute(&self.pool)
             .await
-            .map_err(backend("deleting a session row"))?;
+            .map_err(self.fail("deleting a session row"))?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -255,7 +327,7 @@ impl SessionStore for MySqlStore {
                 .bind(CLEAR_BATCH)
                 .execute(&self.pool)
                 .await
-                .map_err(backend("clearing expired session rows"))?;
+                .map_err(self.fail("clearing expired session rows"))?;
             Ok(done.rows_affected())
         })
         .await

@@ -3,10 +3,14 @@
 use async_trait::async_trait;
 use session_core::time::OffsetDateTime;
 use session_core::{Record, RecordId, SessionStore, StoreError};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{Row, SqlStr};
 
-use crate::table::{self, CLEAR_BATCH, DEFAULT_TABLE, backend};
+use crate::StoreOptions;
+use crate::error::Server;
+use crate::table::{self, CLEAR_BATCH, DEFAULT_TABLE};
+
+pub(crate) const ENGINE: &str = "PostgreSQL";
 
 /// Sessions in a PostgreSQL table: `id char(64)` primary key, `payload text`,
 /// `expires_at timestamptz` with an index named `<table>_expires_at_idx`.
@@ -19,17 +23,30 @@ use crate::table::{self, CLEAR_BATCH, DEFAULT_TABLE, backend};
 /// and `touch` are `UPDATE … WHERE expires_at > $now`, `delete` is `DELETE … RETURNING` whether
 /// the row was live. `clear_expired` deletes in batches of 5,000 rows.
 ///
+/// Bounded waits: [`connect`](Self::connect) gives up after 5 s without a first connection,
+/// and each operation after 5 s without a pooled connection (so with the server down, a
+/// request fails in 5 s instead of sqlx's 30). Change them with
+/// [`connect_with`](Self::connect_with) and [`StoreOptions`]; a pool handed to
+/// [`new`](Self::new) keeps its own settings. Errors name the server (`host:port`, never the
+/// password) through [`DbError`](crate::DbError).
+///
 /// ```no_run
-/// use session_db::PostgresStore;
+/// use std::time::Duration;
+/// use session_db::{PostgresStore, StoreOptions};
 ///
 /// # async fn run() -> Result<(), session_core::StoreError> {
 /// let store = PostgresStore::connect("postgres://postgres@127.0.0.1/app").await?;
 /// store.migrate().await?;
+///
+/// // Fail each operation after 2 s without a connection instead of 5 s.
+/// let options = StoreOptions::new().acquire_timeout(Duration::from_secs(2));
+/// let store = PostgresStore::connect_with("postgres://postgres@127.0.0.1/app", options).await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    server: Server,
     schema: Option<String>,
     table: String,
     unlogged: bool,
@@ -89,10 +106,14 @@ fn qualified(schema: Option<&str>, table: &str) -> String {
 }
 
 impl PostgresStore {
-    /// A store on an existing pool, in table `sessions` of the connection's search path.
+    /// A store on an existing pool, in table `sessions` of the connection's search path. The
+    /// pool keeps its own bounds: sqlx's default acquire timeout is 30 s; build the pool from
+    /// [`StoreOptions::pool_options`] to get this crate's.
     pub fn new(pool: PgPool) -> Self {
+        let server = server(&pool.connect_options());
         Self {
             pool,
+            server,
             schema: None,
             table: DEFAULT_TABLE.to_owned(),
             unlogged: false,
@@ -100,13 +121,29 @@ impl PostgresStore {
         }
     }
 
-    /// Connects a pool (up to 10 connections) to `url`.
+    /// Connects a pool (up to 10 connections) to `url`, with the default bounds
+    /// ([`StoreOptions::default`]: 5 s to connect, 5 s per operation to get a connection).
+    /// Fails within the connect bound when the server is down; the error names its host and
+    /// port, never the password.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(10)
-            .connect(url)
-            .await
-            .map_err(backend("connecting to PostgreSQL"))?;
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// [`connect`](Self::connect) with other bounds.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        const CONTEXT: &str = "connecting to PostgreSQL";
+        let connect: PgConnectOptions = url.parse().map_err(|error| {
+            Server::unparsed(ENGINE).error(CONTEXT, options.get_connect_timeout(), error)
+        })?;
+        let server = server(&connect);
+        let pool = options
+            .open(
+                options.pool_options().max_connections(10),
+                connect,
+                &server,
+                CONTEXT,
+            )
+            .await?;
         Ok(Self::new(pool))
     }
 
@@ -146,12 +183,26 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// Wraps a driver error, naming the server and the pool's acquire bound.
+    fn fail(&self, context: &'static str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
+        self.server
+            .fail(context, self.pool.options().get_acquire_timeout())
+    }
+
     /// Creates the schema, the table and its expiry index if they are missing. Idempotent, and
     /// safe when several instances run it at once (a transaction-scoped advisory lock).
+    /// `client_min_messages = warning` for the migration's transaction keeps PostgreSQL's
+    /// "already exists, skipping" notices, which sqlx would log, off every start.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let err = backend("migrating the PostgreSQL session table");
+        let err = self.fail("migrating the PostgreSQL session table");
         let t = qualified(self.schema.as_deref(), &self.table);
         let mut tx = self.pool.begin().await.map_err(&err)?;
+        // `IF NOT EXISTS` on an existing object sends a NOTICE, which sqlx logs: keep them
+        // off, for this transaction only.
+        sqlx::query("SET LOCAL client_min_messages = warning")
+            .execute(&mut *tx)
+            .await
+            .map_err(&err)?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(lock_key(&t))
             .execute(&mut *tx)
@@ -183,6 +234,19 @@ impl PostgresStore {
     }
 }
 
+/// Where the server is, for errors: `host:port`, or the Unix socket's path.
+pub(crate) fn server(options: &PgConnectOptions) -> Server {
+    let socket = options
+        .get_socket()
+        .map(|dir| dir.join(format!(".s.PGSQL.{}", options.get_port())));
+    Server::new(
+        ENGINE,
+        options.get_host(),
+        options.get_port(),
+        socket.as_deref(),
+    )
+}
+
 /// The advisory lock key of a table: a stable 64-bit FNV-1a hash of its qualified name.
 fn lock_key(qualified: &str) -> i64 {
     let hash = qualified
@@ -201,11 +265,11 @@ impl SessionStore for PostgresStore {
             .bind(OffsetDateTime::now_utc())
             .fetch_optional(&self.pool)
             .await
-            .map_err(backend("loading a session row"))?;
+            .map_err(self.fail("loading a session row"))?;
         let Some(row) = row else { return Ok(None) };
-        let payload: String = row.try_get(0).map_err(backend("reading a session row"))?;
+        let payload: String = row.try_get(0).map_err(self.fail("reading a session row"))?;
         let expires_at: OffsetDateTime =
-            row.try_get(1).map_err(backend("reading a session row"))?;
+            row.try_get(1).map_err(self.fail("reading a session row"))?;
         Ok(Some(Record::new(id.clone(), payload, expires_at)))
     }
 
@@ -217,7 +281,7 @@ impl SessionStore for PostgresStore {
             .bind(OffsetDateTime::now_utc())
             .execute(&self.pool)
             .await
-            .map_err(backend("inserting a session row"))?;
+            .map_err(self.fail("inserting a session row"))?;
         table::changed_a_row(done.rows_affected(), StoreError::DuplicateId)
     }
 
@@ -229,7 +293,7 @@ impl SessionStore for PostgresStore {
             .bind(OffsetDateTime::now_utc())
             .execute(&self.pool)
             .await
-            .map_err(backend("updating a session row"))?;
+            .map_err(self.fail("updating a session row"))?;
         table::changed_a_row(done.rows_affected(), StoreError::NotFound)
     }
 
@@ -240,7 +304,7 @@ impl SessionStore for PostgresStore {
             .bind(OffsetDateTime::now_utc())
             .execute(&self.pool)
             .await
-            .map_err(backend("touching a session row"))?;
+            .map_err(self.fail("touching a session row"))?;
         table::changed_a_row(done.rows_affected(), StoreError::NotFound)
     }
 
@@ -250,7 +314,7 @@ impl SessionStore for PostgresStore {
             .bind(OffsetDateTime::now_utc())
             .fetch_optional(&self.pool)
             .await
-            .map_err(backend("deleting a session row"))?;
+            .map_err(self.fail("deleting a session row"))?;
         Ok(live == Some(true))
     }
 
@@ -262,7 +326,7 @@ impl SessionStore for PostgresStore {
                 .bind(CLEAR_BATCH)
                 .execute(&self.pool)
                 .await
-                .map_err(backend("clearing expired session rows"))?;
+                .map_err(self.fail("clearing expired session rows"))?;
             Ok(done.rows_affected())
         })
         .await

@@ -7,16 +7,27 @@ use async_trait::async_trait;
 use session_core::record::unix_millis;
 use session_core::time::OffsetDateTime;
 use session_core::{Record, RecordId, SessionStore, StoreError};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool};
 use sqlx::{Row, SqlStr};
 
-use crate::table::{self, CLEAR_BATCH, DEFAULT_TABLE, backend};
+use crate::StoreOptions;
+use crate::error::Server;
+use crate::table::{self, CLEAR_BATCH, DEFAULT_TABLE};
+
+const ENGINE: &str = "SQLite";
 
 /// Sessions in a SQLite table: `id TEXT` primary key, `payload TEXT`, `expires_at INTEGER`
 /// (Unix milliseconds, so comparisons are numeric) with an index named
 /// `<table>_expires_at_idx`. One statement per operation (`INSERT … ON CONFLICT DO UPDATE …
 /// WHERE` expired, `UPDATE … WHERE expires_at > ?`, `DELETE … RETURNING`); `clear_expired`
 /// deletes 5,000 rows at a time by `rowid`.
+///
+/// Bounded waits: [`connect`](Self::connect) gives up after 5 s without a first connection,
+/// each operation after 5 s without a pooled connection (all of them busy), and a statement
+/// waits up to 5 s for another writer's lock (`busy_timeout`). Change the first two with
+/// [`connect_with`](Self::connect_with) and [`StoreOptions`]; a pool handed to
+/// [`new`](Self::new) keeps its own settings. Errors name the database file through
+/// [`DbError`](crate::DbError).
 ///
 /// ```
 /// use session_db::SqliteStore;
@@ -30,6 +41,7 @@ use crate::table::{self, CLEAR_BATCH, DEFAULT_TABLE, backend};
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    server: Server,
     table: String,
     sql: Statements,
 }
@@ -85,40 +97,51 @@ fn now_millis() -> i64 {
 impl SqliteStore {
     /// A store on an existing pool, in table `sessions`. For an in-memory database the pool
     /// must keep one connection open for its whole life (`min_connections(1)`, no idle
-    /// timeout or lifetime) and have only one, or the data vanishes.
+    /// timeout or lifetime) and have only one, or the data vanishes. The pool keeps its own
+    /// bounds: sqlx's default acquire timeout is 30 s; build the pool from
+    /// [`StoreOptions::pool_options`] to get this crate's.
     pub fn new(pool: SqlitePool) -> Self {
+        let server = Server::file(ENGINE, pool.connect_options().get_filename());
         Self {
             pool,
+            server,
             table: DEFAULT_TABLE.to_owned(),
             sql: Statements::new(DEFAULT_TABLE),
         }
     }
 
-    /// Opens `url` (`sqlite://path/to/file.db`, created if missing, or `sqlite::memory:`).
-    /// Files use WAL mode and wait up to 5 s for a busy lock; an in-memory database is kept
-    /// on one connection that never closes.
+    /// Opens `url` (`sqlite://path/to/file.db`, created if missing, or `sqlite::memory:`)
+    /// with the default bounds ([`StoreOptions::default`]: 5 s to open, 5 s per operation to
+    /// get a connection). Files use WAL mode and wait up to 5 s for a busy lock; an in-memory
+    /// database is kept on one connection that never closes.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let err = backend("opening the SQLite database");
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(&err)?
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// [`connect`](Self::connect) with other bounds.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        const CONTEXT: &str = "opening the SQLite database";
+        let connect = SqliteConnectOptions::from_str(url)
+            .map_err(|error| {
+                Server::unparsed(ENGINE).error(CONTEXT, options.get_connect_timeout(), error)
+            })?
             .create_if_missing(true)
             .busy_timeout(Duration::from_secs(5));
+        let server = Server::file(ENGINE, connect.get_filename());
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let pool = if in_memory {
-            SqlitePoolOptions::new()
+        let (pool, connect) = if in_memory {
+            let pool = options
+                .pool_options()
                 .min_connections(1)
                 .max_connections(1)
                 .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(options)
-                .await
+                .max_lifetime(None);
+            (pool, connect)
         } else {
-            SqlitePoolOptions::new()
-                .max_connections(8)
-                .connect_with(options.journal_mode(SqliteJournalMode::Wal))
-                .await
-        }
-        .map_err(err)?;
+            let pool = options.pool_options().max_connections(8);
+            (pool, connect.journal_mode(SqliteJournalMode::Wal))
+        };
+        let pool = options.open(pool, connect, &server, CONTEXT).await?;
         Ok(Self::new(pool))
     }
 
@@ -140,10 +163,16 @@ impl SqliteStore {
         &self.pool
     }
 
+    /// Wraps a driver error, naming the database and the pool's acquire bound.
+    fn fail(&self, context: &'static str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
+        self.server
+            .fail(context, self.pool.options().get_acquire_timeout())
+    }
+
     /// Creates the table and its expiry index if missing. Idempotent, and safe when several
     /// instances run it at once (`BEGIN IMMEDIATE` takes the write lock first).
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let err = backend("migrating the SQLite session table");
+        let err = self.fail("migrating the SQLite session table");
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
@@ -176,10 +205,10 @@ impl SessionStore for SqliteStore {
             .bind(now_millis())
             .fetch_optional(&self.pool)
             .await
-            .map_err(backend("loading a session row"))?;
+            .map_err(self.fail("loading a session row"))?;
         let Some(row) = row else { return Ok(None) };
-        let payload: String = row.try_get(0).map_err(backend("reading a session row"))?;
-        let millis: i64 = row.try_get(1).map_err(backend("reading a session row"))?;
+        let payload: String = row.try_get(0).map_err(self.fail("reading a session row"))?;
+        let millis: i64 = row.try_get(1).map_err(self.fail("reading a session row"))?;
         Record::from_unix_millis(id.clone(), payload, millis)
             .map(Some)
             .ok_or_else(|| {
@@ -198,7 +227,7 @@ impl SessionStore for SqliteStore {
             .bind(now_millis())
             .execute(&self.pool)
             .await
-            .map_err(backend("inserting a session row"))?;
+            .map_err(self.fail("inserting a session row"))?;
         table::changed_a_row(done.rows_affected(), StoreError::DuplicateId)
     }
 
@@ -210,7 +239,7 @@ impl SessionStore for SqliteStore {
             .bind(now_millis())
             .execute(&self.pool)
             .await
-            .map_err(backend("updating a session row"))?;
+            .map_err(self.fail("updating a session row"))?;
         table::changed_a_row(done.rows_affected(), StoreError::NotFound)
     }
 
@@ -221,7 +250,7 @@ impl SessionStore for SqliteStore {
             .bind(now_millis())
             .execute(&self.pool)
             .await
-            .map_err(backend("touching a session row"))?;
+            .map_err(self.fail("touching a session row"))?;
         table::changed_a_row(done.rows_affected(), StoreError::NotFound)
     }
 
@@ -231,7 +260,7 @@ impl SessionStore for SqliteStore {
             .bind(now_millis())
             .fetch_optional(&self.pool)
             .await
-            .map_err(backend("deleting a session row"))?;
+            .map_err(self.fail("deleting a session row"))?;
         Ok(live == Some(true))
     }
 
@@ -243,7 +272,7 @@ impl SessionStore for SqliteStore {
                 .bind(CLEAR_BATCH)
                 .execute(&self.pool)
                 .await
-                .map_err(backend("clearing expired session rows"))?;
+                .map_err(self.fail("clearing expired session rows"))?;
             Ok(done.rows_affected())
         })
         .await

@@ -68,11 +68,6 @@ where
     }
 }
 
-/// Wraps a driver error.
-pub(crate) fn backend(context: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |error| StoreError::backend(context, error)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,11 @@
 //! Test support: stores on fresh, uniquely named tables, for conformance runs against a shared
 //! server. Tables are named `kit_<tag>_<pid>_<n>`; the first call in a process drops the
-//! `kit_` tables of earlier processes, so test runs do not pile tables up. Not for production.
+//! `kit_` tables of earlier processes, so test runs do not pile tables up. Pools have the
+//! default [`StoreOptions`](crate::StoreOptions) bounds. Not for production.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 use sqlx::AssertSqlSafe;
 
 /// A table name no other caller in this process gets.
@@ -17,6 +19,7 @@ pub fn unique_table(tag: &str) -> String {
 }
 
 /// Whether `table` is a test table of another process.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 fn stale(table: &str) -> bool {
     !table.contains(&format!("_{}_", std::process::id()))
 }
@@ -27,12 +30,19 @@ pub async fn postgres_store(
     url: &str,
     tag: &str,
 ) -> Result<crate::PostgresStore, session_core::StoreError> {
-    use sqlx::postgres::PgPoolOptions;
     static CLEANED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-    let err = crate::table::backend("preparing a PostgreSQL test table");
-    let pool = PgPoolOptions::new()
+    const CONTEXT: &str = "preparing a PostgreSQL test table";
+    let options = crate::StoreOptions::new();
+    let bound = options.get_acquire_timeout();
+    let connect: sqlx::postgres::PgConnectOptions = url.parse().map_err(|error| {
+        crate::error::Server::unparsed(crate::postgres::ENGINE).error(CONTEXT, bound, error)
+    })?;
+    let server = crate::postgres::server(&connect);
+    let err = server.fail(CONTEXT, bound);
+    let pool = options
+        .pool_options()
         .max_connections(4)
-        .connect(url)
+        .connect_with(connect)
         .await
         .map_err(&err)?;
     CLEANED
@@ -62,12 +72,19 @@ pub async fn mysql_store(
     url: &str,
     tag: &str,
 ) -> Result<crate::MySqlStore, session_core::StoreError> {
-    use sqlx::mysql::MySqlPoolOptions;
     static CLEANED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-    let err = crate::table::backend("preparing a MySQL test table");
-    let pool = MySqlPoolOptions::new()
+    const CONTEXT: &str = "preparing a MySQL test table";
+    let options = crate::StoreOptions::new();
+    let bound = options.get_acquire_timeout();
+    let connect: sqlx::mysql::MySqlConnectOptions = url.parse().map_err(|error| {
+        crate::error::Server::unparsed(crate::mysql::ENGINE).error(CONTEXT, bound, error)
+    })?;
+    let server = crate::mysql::server(&connect);
+    let err = server.fail(CONTEXT, bound);
+    let pool = options
+        .pool_options()
         .max_connections(4)
-        .connect(url)
+        .connect_with(connect)
         .await
         .map_err(&err)?;
     CLEANED

@@ -143,3 +143,43 @@ fn mysql_clear_expired_20000_rows() {
         },
     );
 }
+
+/// `migrate()` on a table that already exists leaves no note ("Table … already exists") on
+/// the connection: it does not issue a `CREATE TABLE IF NOT EXISTS` that would raise one.
+#[test]
+fn mysql_migrate_on_existing_table_leaves_no_note() {
+    run_case(
+        "mysql_migrate_on_existing_table_leaves_no_note",
+        CAPS,
+        mysql_store,
+        |_ctx| async move {
+            // One connection, so SHOW WARNINGS sees what migrate() left on it.
+            let pool = pool(1).await;
+            let table = unique_table(TAG);
+            let store = MySqlStore::new(pool.clone())
+                .with_table(&table)
+                .expect("table");
+            store.migrate().await.expect("migrate a new table");
+            store.migrate().await.expect("migrate an existing table");
+            let notes: Vec<(String, u32, String)> = sqlx::query_as("SHOW WARNINGS")
+                .fetch_all(&pool)
+                .await
+                .expect("SHOW WARNINGS");
+            assert_eq!(notes, [], "notes left by migrate()");
+            // SHOW WARNINGS does see such a note on this connection.
+            let sql = format!("CREATE TABLE IF NOT EXISTS `{table}` (id INT)");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .expect("create again");
+            let notes: Vec<(String, u32, String)> = sqlx::query_as("SHOW WARNINGS")
+                .fetch_all(&pool)
+                .await
+                .expect("SHOW WARNINGS");
+            assert!(
+                notes.iter().any(|(_, code, _)| *code == 1050),
+                "the probe's note: {notes:?}"
+            );
+        },
+    );
+}

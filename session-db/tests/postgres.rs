@@ -247,3 +247,102 @@ fn postgres_unlogged_table_in_schema() {
         },
     );
 }
+
+/// Records the events of targets under `sqlx::postgres::notice` (PostgreSQL's NOTICEs, which
+/// sqlx logs) on the thread it is the default subscriber of.
+struct NoticeCapture(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl tracing::Subscriber for NoticeCapture {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target().starts_with("sqlx::postgres::notice")
+    }
+
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Text(String);
+        impl tracing::field::Visit for Text {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{}={value:?} ", field.name()));
+            }
+        }
+        let mut text = Text(format!("{} ", event.metadata().level()));
+        event.record(&mut text);
+        if let Ok(mut events) = self.0.lock() {
+            events.push(text.0);
+        }
+    }
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// `migrate()` on tables, indexes and a schema that already exist makes PostgreSQL send no
+/// NOTICE ("relation … already exists, skipping"), which sqlx would log on every start.
+#[test]
+fn postgres_migrate_on_existing_table_logs_no_notice() {
+    let Some(url) = services::require(Service::Postgres) else {
+        return;
+    };
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let _capture = tracing::subscriber::set_default(NoticeCapture(events.clone()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let probe = runtime.block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            let pool = PgPoolOptions::new()
+                .max_connections(2)
+                .connect(&url)
+                .await
+                .expect("connect");
+            let table = unique_table(TAG);
+            let schema = format!("{table}_schema");
+            let plain = PostgresStore::new(pool.clone())
+                .with_table(&table)
+                .expect("table");
+            let in_schema = PostgresStore::new(pool.clone())
+                .with_schema(&schema)
+                .and_then(|s| s.with_table(&table))
+                .expect("names");
+            for store in [&plain, &in_schema] {
+                store.migrate().await.expect("migrate a new table");
+                store.migrate().await.expect("migrate an existing table");
+            }
+            let notices = std::mem::take(&mut *events.lock().expect("events"));
+            let sql = format!("DROP SCHEMA \"{schema}\" CASCADE");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .expect("drop schema");
+            let sql = format!("DROP TABLE \"{table}\"");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .expect("drop table");
+            events.lock().expect("events").clear(); // DROP … CASCADE's own notice
+            // The capture does see notices: a deliberate one arrives.
+            sqlx::query("DO $$ BEGIN RAISE NOTICE 'capture probe'; END $$")
+                .execute(&pool)
+                .await
+                .expect("probe");
+            notices
+        })
+        .await
+        .expect("within 20 s")
+    });
+    assert_eq!(probe, Vec::<String>::new(), "notices from migrate()");
+    let events = events.lock().expect("events");
+    assert!(
+        events.len() == 1 && events[0].contains("capture probe"),
+        "the capture works: {events:?}"
+    );
+}

@@ -120,3 +120,50 @@ fn sqlite_clear_expired_20000_rows() {
         },
     );
 }
+
+/// With every pooled connection busy, an operation fails after the acquire bound set through
+/// `connect_with`, and its error names the database and the wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_acquire_wait_is_bounded() {
+    let bound = std::time::Duration::from_millis(300);
+    let options = session_db::StoreOptions::new().acquire_timeout(bound);
+    let store = SqliteStore::connect_with("sqlite::memory:", options)
+        .await
+        .expect("open");
+    store.migrate().await.expect("migrate");
+    let record = live_records(&store, 1).await.remove(0);
+    // An in-memory database has one connection: hold it.
+    let held = store.pool().acquire().await.expect("the only connection");
+    let started = std::time::Instant::now();
+    let error = store
+        .load(record.id())
+        .await
+        .expect_err("no free connection");
+    let took = started.elapsed();
+    assert!(took < bound * 3, "took {took:?}");
+    let text = session_core::error_chain(&error);
+    assert!(
+        text.contains("SQLite at file:sqlx-in-memory-")
+            && text.contains("no connection within 300ms"),
+        "{text}"
+    );
+    drop(held);
+    assert_eq!(store.load(record.id()).await.expect("load"), Some(record));
+}
+
+/// A database file that cannot be created fails `connect` with an error naming the file,
+/// the driver's text said once.
+#[tokio::test]
+async fn sqlite_unopenable_file_is_named_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("missing-dir").join("sessions.db");
+    let error = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect_err("no such directory");
+    let text = session_core::error_chain(&error);
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    let parts: Vec<&str> = text.split(": ").collect();
+    for (i, part) in parts.iter().enumerate() {
+        assert!(!parts[i + 1..].contains(part), "{part:?} twice in {text}");
+    }
+}

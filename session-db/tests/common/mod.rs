@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod fault;
+pub mod own_server;
+
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::{Record, SessionKey, SessionStore};
 
