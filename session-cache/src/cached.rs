@@ -7,6 +7,8 @@ use async_trait::async_trait;
 use session_core::time::OffsetDateTime;
 use session_core::{Record, RecordId, SessionStore, StoreError, error_chain};
 
+use crate::epoch::{self, Epochs};
+
 /// The payload of a tombstone: never valid codec output (which is JSON).
 const TOMBSTONE: &str = "!logged-out";
 
@@ -21,6 +23,15 @@ pub struct CachedConfig {
     pub failure_threshold: u32,
     /// How long the cache is bypassed before it is tried again (5 s by default).
     pub cool_down: Duration,
+    /// How often an instance reads the newest cache epoch from the durable store (1 s by
+    /// default): the longest a cache fault seen by *another* instance only (a partition) can
+    /// leave this one serving an entry that missed a write.
+    pub epoch_refresh: Duration,
+    /// After a cache failure, how long this instance reads the durable store instead of the
+    /// cache (10 s by default), then reads the newest epoch before trusting the cache again.
+    /// Keep it above every instance's `cool_down` plus the cache's timeout: other instances
+    /// may still be bypassing the cache (and publishing epochs) that long after the fault.
+    pub recovery_window: Duration,
 }
 
 impl Default for CachedConfig {
@@ -29,41 +40,61 @@ impl Default for CachedConfig {
             tombstone_ttl: Duration::from_secs(60),
             failure_threshold: 3,
             cool_down: Duration::from_secs(5),
+            epoch_refresh: Duration::from_secs(1),
+            recovery_window: Duration::from_secs(10),
         }
     }
 }
 
 /// Django's `cached_db`: reads from a cache first, writes through to a durable store: database
 /// durability at cache speed. Generic over any two stores, typically
-/// `CachedStore<RedisStore, PostgresStore>`.
+/// `CachedStore<RedisStore, PostgresStore>`. The durable store is the truth; the cache is an
+/// accelerator that is never trusted after it may have missed a write or a delete.
 ///
-/// - `load` reads the cache; on a miss it reads the durable store and fills the cache with a
-///   create-only write, so a fill never overwrites a newer entry.
+/// **The guarantee.** A write or logout that `CachedStore` acknowledged is never rolled back
+/// or undone by the cache, whatever the cache does (goes down, comes back empty or from old
+/// saved data, freezes and resumes, refuses writes), on this instance and on every instance
+/// that saw the fault too. A fault that only another instance sees (a partition) can leave an
+/// entry that missed that instance's write served here for at most
+/// [`epoch_refresh`](CachedConfig::epoch_refresh).
+///
+/// **How.** Every cache entry carries the *epoch* it was written under. When a cache write
+/// fails or is skipped (the cache is down or bypassed), the instance publishes a new epoch in
+/// the durable store (a create-only record) before acknowledging the write; entries of older
+/// epochs are misses from then on, for every instance once it reads the newest epoch (every
+/// `epoch_refresh`). After a cache failure of its own, an instance reads the durable store for
+/// `recovery_window`, then learns the newest epoch before it trusts the cache again. Epoch
+/// records (ids starting `ce`/`cf`, payload `epoch`, never expiring) live beside the
+/// sessions; `clear_expired` removes all but the newest thousand.
+///
+/// - `load` reads the cache; on a miss (or an entry of an old epoch) it reads the durable
+///   store and fills the cache with a create-only write, so a fill never overwrites a newer
+///   entry. A fill is tagged with the epoch read before the durable read, so a fill that
+///   lands late is never newer than a fault it raced with.
 /// - `create`, `update` and `touch` go to the durable store first, so `DuplicateId` and
 ///   `NotFound` come from it before the cache is touched; then to the cache.
 /// - A cache that fails on a read or a write is logged and bypassed: the request does not fail
-///   (Django 5.1 does the same). After a failed cache write, the entry is removed best-effort
-///   so it cannot serve stale data. After `failure_threshold` failures in a row the cache is
-///   left alone for `cool_down`, then tried again, so a dead cache does not cost its timeout on
-///   every request.
+///   (Django 5.1 does the same). After `failure_threshold` failures in a row the cache is left
+///   alone for `cool_down`, then tried again, so a dead cache does not cost its timeout on
+///   every request. A write that fails or is skipped publishes an epoch (a durable write):
+///   the write is acknowledged only once the cache cannot undo it; if the epoch cannot be
+///   published, the write reports an error although the durable store holds it.
 /// - `delete` removes the durable record, then leaves a **tombstone** in the cache for
 ///   `tombstone_ttl`. A tombstone loads as no session and makes every fill fail, which closes
 ///   the race where a load read the durable store just before a logout and fills the cache
-///   just after it. If the cache cannot take the tombstone, `delete` returns an error rather
-///   than report a logout that the cache might undo.
+///   just after it. A logout the cache cannot take still succeeds: the epoch it publishes
+///   keeps the cache from serving the session again.
 /// - `clear_expired` clears the durable store; the cache expires entries itself.
 ///
 /// Concurrent updates of one session are last-writer-wins per store, so under a write race the
 /// cache and the durable store may briefly hold different complete versions (as in Django).
-/// While the cache is unreachable, updates reach only the durable store: if the cache comes
-/// back with its data, it can serve the version from before the outage until that entry
-/// expires or is written again.
 #[derive(Debug)]
 pub struct CachedStore<C, D> {
     cache: C,
     durable: D,
     config: CachedConfig,
     breaker: Breaker,
+    epochs: Epochs,
 }
 
 impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
@@ -75,11 +106,13 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
     /// Write-through with these settings.
     pub fn with_config(cache: C, durable: D, config: CachedConfig) -> Self {
         let breaker = Breaker::new(config.failure_threshold, config.cool_down);
+        let epochs = Epochs::new(config.epoch_refresh, config.recovery_window);
         Self {
             cache,
             durable,
             config,
             breaker,
+            epochs,
         }
     }
 
@@ -98,7 +131,13 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
         !self.breaker.allows()
     }
 
-    /// Records a cache outcome in the breaker and logs failures.
+    /// The newest cache epoch this instance knows (see the type's docs).
+    pub fn cache_epoch(&self) -> u64 {
+        self.epochs.current()
+    }
+
+    /// Records a cache outcome in the breaker and logs failures; a failure also makes this
+    /// instance distrust cache reads for the recovery window.
     fn observe<T>(&self, what: &str, outcome: Result<T, StoreError>) -> Option<T> {
         match outcome {
             Ok(value) => {
@@ -107,6 +146,7 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
             }
             Err(error) => {
                 tracing::error!(error = %error_chain(&error), "session cache failed while {what}; using the durable store");
+                self.epochs.distrust();
                 if self.breaker.failure() {
                     tracing::warn!(
                         cool_down = ?self.config.cool_down,
@@ -138,21 +178,29 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
         }
     }
 
-    /// After a failed cache write: drop the entry so it cannot serve stale data.
-    async fn cache_forget(&self, id: &RecordId) {
-        if let Err(error) = self.cache.delete(id).await {
-            tracing::warn!(error = %error_chain(&error), "could not drop a stale session cache entry");
-        }
+    /// A cache write that did not certainly happen: publish a new epoch before the write is
+    /// acknowledged, so the entry it should have replaced is never served again.
+    async fn invalidate(&self) -> Result<(), StoreError> {
+        self.epochs
+            .bump(&self.durable)
+            .await
+            .map_err(|error| StoreError::backend("publishing a session cache epoch", error))
     }
 
-    /// Writes a changed record through to the cache, best-effort.
-    async fn write_through(&self, record: &Record, new: bool) {
+    /// Writes a changed record (or a tombstone) through to the cache under `epoch`.
+    async fn write_through(&self, record: &Record, epoch: u64, new: bool) -> Result<(), StoreError> {
         if !self.breaker.allows() {
-            return;
+            return self.invalidate().await;
         }
-        let outcome = self.cache_put(record, new).await;
-        if self.observe("writing a session", outcome).is_none() {
-            self.cache_forget(record.id()).await;
+        let tagged = Record::new(
+            record.id().clone(),
+            epoch::tag(epoch, record.payload()),
+            record.expires_at(),
+        );
+        let outcome = self.cache_put(&tagged, new).await;
+        match self.observe("writing a session", outcome) {
+            Some(()) => Ok(()),
+            None => self.invalidate().await,
         }
     }
 
@@ -161,28 +209,65 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
             .unwrap_or(session_core::time::Duration::MINUTE);
         Record::new(id.clone(), TOMBSTONE, OffsetDateTime::now_utc() + ttl)
     }
+
+    /// Reads the cache, if it may be read now. `Hit(None)` is a tombstone; `Miss` says
+    /// whether a fill may follow.
+    async fn read_cache(&self, id: &RecordId) -> Cached {
+        if !self.breaker.allows() || !self.epochs.ready(&self.durable).await {
+            return Cached::Miss { fill: false };
+        }
+        let Some(found) = self.observe("loading a session", self.cache.load(id).await) else {
+            return Cached::Miss { fill: false };
+        };
+        let Some(record) = found else {
+            return Cached::Miss { fill: true };
+        };
+        let (id, mut payload, expires_at) = record.into_parts();
+        match epoch::parse_tag(&payload) {
+            Some((epoch, start)) if self.epochs.trusts(epoch) => {
+                if &payload[start..] == TOMBSTONE {
+                    return Cached::Hit(None);
+                }
+                payload.drain(..start);
+                Cached::Hit(Some(Record::new(id, payload, expires_at)))
+            }
+            _ => {
+                // Written before a fault, or by an older version: drop it, then fill anew.
+                let dropped = self.cache.delete(&id).await;
+                let fill = self.observe("dropping a stale session entry", dropped).is_some();
+                Cached::Miss { fill }
+            }
+        }
+    }
+}
+
+/// What a cache read gave.
+enum Cached {
+    Hit(Option<Record>),
+    Miss { fill: bool },
 }
 
 #[async_trait]
 impl<C: SessionStore, D: SessionStore> SessionStore for CachedStore<C, D> {
     async fn load(&self, id: &RecordId) -> Result<Option<Record>, StoreError> {
-        let use_cache = self.breaker.allows();
-        if use_cache {
-            let cached = self.cache.load(id).await;
-            if let Some(found) = self.observe("loading a session", cached) {
-                match found {
-                    Some(record) if record.payload() == TOMBSTONE => return Ok(None),
-                    Some(record) => return Ok(Some(record)),
-                    None => {}
-                }
-            }
-        }
+        let fill = match self.read_cache(id).await {
+            Cached::Hit(record) => return Ok(record),
+            Cached::Miss { fill } => fill,
+        };
+        // Read before the durable store: a fill is never tagged newer than what it read.
+        let epoch = self.epochs.current();
         let Some(record) = self.durable.load(id).await? else {
             return Ok(None);
         };
-        if use_cache && self.breaker.allows() {
-            // Create-only: a newer entry or a logout's tombstone wins over this fill.
-            match self.cache.create(&record).await {
+        if fill && self.breaker.allows() {
+            // Create-only: a newer entry or a logout's tombstone wins over this fill. A fill
+            // that fails needs no epoch: any later write replaces it or publishes one.
+            let tagged = Record::new(
+                record.id().clone(),
+                epoch::tag(epoch, record.payload()),
+                record.expires_at(),
+            );
+            match self.cache.create(&tagged).await {
                 Ok(()) | Err(StoreError::DuplicateId) => self.breaker.success(),
                 Err(error) => {
                     self.observe::<()>("filling the cache", Err(error));
@@ -193,48 +278,47 @@ impl<C: SessionStore, D: SessionStore> SessionStore for CachedStore<C, D> {
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        let epoch = self.epochs.current();
         self.durable.create(record).await?;
-        self.write_through(record, true).await;
-        Ok(())
+        self.write_through(record, epoch, true).await
     }
 
     async fn update(&self, record: &Record) -> Result<(), StoreError> {
+        let epoch = self.epochs.current();
         self.durable.update(record).await?;
-        self.write_through(record, false).await;
-        Ok(())
+        self.write_through(record, epoch, false).await
     }
 
     async fn touch(&self, id: &RecordId, expires_at: OffsetDateTime) -> Result<(), StoreError> {
         self.durable.touch(id, expires_at).await?;
-        if self.breaker.allows() {
-            let outcome = match self.cache.touch(id, expires_at).await {
-                // Not cached: the next load fills it from the durable store.
-                Err(StoreError::NotFound) => Ok(()),
-                other => other,
-            };
-            if self.observe("touching a session", outcome).is_none() {
-                self.cache_forget(id).await;
-            }
+        if !self.breaker.allows() {
+            return self.invalidate().await;
         }
-        Ok(())
+        let outcome = match self.cache.touch(id, expires_at).await {
+            // Not cached: the next load fills it from the durable store.
+            Err(StoreError::NotFound) => Ok(()),
+            other => other,
+        };
+        match self.observe("touching a session", outcome) {
+            Some(()) => Ok(()),
+            // The cached copy may keep an expiry the durable store no longer has.
+            None => self.invalidate().await,
+        }
     }
 
     async fn delete(&self, id: &RecordId) -> Result<bool, StoreError> {
+        let epoch = self.epochs.current();
         let live = self.durable.delete(id).await?;
-        // The cache is told even while bypassed: a logout must not be undone by it.
-        let outcome = self.cache_put(&self.tombstone(id), false).await;
-        match self.observe("recording a logout", outcome) {
-            Some(()) => Ok(live),
-            None => Err(StoreError::backend(
-                "deleting a cached session",
-                "the durable record is deleted, but the cache could not be told; \
-                 it may still serve the session",
-            )),
-        }
+        self.write_through(&self.tombstone(id), epoch, false).await?;
+        Ok(live)
     }
 
     async fn clear_expired(&self) -> Result<u64, StoreError> {
-        self.durable.clear_expired().await
+        let cleared = self.durable.clear_expired().await?;
+        if let Err(error) = self.epochs.collect(&self.durable).await {
+            tracing::warn!(error = %error_chain(&error), "could not remove old session cache epochs");
+        }
+        Ok(cleared)
     }
 }
 

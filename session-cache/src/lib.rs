@@ -3,6 +3,7 @@
 //! [`CachedStore`] writes through to a durable store and reads from a cache first.
 
 mod cached;
+mod epoch;
 mod redis_store;
 
 pub use cached::{CachedConfig, CachedStore};

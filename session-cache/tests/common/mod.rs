@@ -21,17 +21,27 @@ pub fn free_port() -> u16 {
 /// the binary is missing (a loud skip, or a failure under `SESSION_TEST_REQUIRE=1`). The
 /// server stops when the child is dropped.
 pub async fn start_redis(port: u16) -> Option<Child> {
+    start_redis_in(port, None).await
+}
+
+/// Starts `redis-server` on `port` keeping its snapshot (`dump.rdb`, written by `SAVE`) in
+/// `dir`, which a restart in the same `dir` loads back. As [`start_redis`] otherwise.
+pub async fn start_redis_in(port: u16, dir: Option<&std::path::Path>) -> Option<Child> {
+    let mut args = vec![
+        "--port".to_owned(),
+        port.to_string(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+        "--save".into(),
+        String::new(),
+        "--appendonly".into(),
+        "no".into(),
+    ];
+    if let Some(dir) = dir {
+        args.extend(["--dir".into(), dir.display().to_string()]);
+    }
     let spawned = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
+        .args(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
