@@ -188,7 +188,12 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
     }
 
     /// Writes a changed record (or a tombstone) through to the cache under `epoch`.
-    async fn write_through(&self, record: &Record, epoch: u64, new: bool) -> Result<(), StoreError> {
+    async fn write_through(
+        &self,
+        record: &Record,
+        epoch: u64,
+        new: bool,
+    ) -> Result<(), StoreError> {
         if !self.breaker.allows() {
             return self.invalidate().await;
         }
@@ -234,7 +239,9 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
             _ => {
                 // Written before a fault, or by an older version: drop it, then fill anew.
                 let dropped = self.cache.delete(&id).await;
-                let fill = self.observe("dropping a stale session entry", dropped).is_some();
+                let fill = self
+                    .observe("dropping a stale session entry", dropped)
+                    .is_some();
                 Cached::Miss { fill }
             }
         }
@@ -309,7 +316,8 @@ impl<C: SessionStore, D: SessionStore> SessionStore for CachedStore<C, D> {
     async fn delete(&self, id: &RecordId) -> Result<bool, StoreError> {
         let epoch = self.epochs.current();
         let live = self.durable.delete(id).await?;
-        self.write_through(&self.tombstone(id), epoch, false).await?;
+        self.write_through(&self.tombstone(id), epoch, false)
+            .await?;
         Ok(live)
     }
 

@@ -23,24 +23,25 @@ fn never() -> OffsetDateTime {
 /// The durable record that says epoch `n` exists. Ids start with `ce` and are no SHA-256 any
 /// session key could hash to (that would need a preimage), so no cookie can name them.
 pub(crate) fn epoch_id(n: u64) -> RecordId {
-    RecordId::parse(&format!("ce{n:062x}")).unwrap_or_else(|| unreachable_id())
+    fixed_id('e', n)
 }
 
 /// The durable record holding the newest epoch published (last writer wins: a hint where the
 /// search for the newest epoch starts, never trusted alone).
 fn hint_id() -> RecordId {
-    RecordId::parse(&format!("cf{:062x}", 0)).unwrap_or_else(|| unreachable_id())
+    fixed_id('f', 0)
 }
 
 /// The durable record holding the lowest epoch record not yet removed by `clear_expired`.
 fn floor_id() -> RecordId {
-    RecordId::parse(&format!("cf{:062x}", 1)).unwrap_or_else(|| unreachable_id())
+    fixed_id('f', 1)
 }
 
-#[cold]
-fn unreachable_id() -> RecordId {
-    // 64 lowercase hex digits always parse; this keeps the code free of panics anyway.
-    session_core::SessionKey::generate().record_id()
+/// `c<kind><n as 62 hex digits>`: 64 lowercase hex digits, which always parse; the fallback
+/// only keeps this free of panics.
+fn fixed_id(kind: char, n: u64) -> RecordId {
+    RecordId::parse(&format!("c{kind}{n:062x}"))
+        .unwrap_or_else(|| session_core::SessionKey::generate().record_id())
 }
 
 /// How many epoch records below the newest `clear_expired` keeps, for instances that lag.
@@ -142,7 +143,9 @@ impl Epochs {
         }
         let due = self.must_refresh.load(Ordering::Acquire)
             || self.unpublished.load(Ordering::Acquire)
-            || self.now().saturating_sub(self.refreshed_at.load(Ordering::Acquire))
+            || self
+                .now()
+                .saturating_sub(self.refreshed_at.load(Ordering::Acquire))
                 >= millis(self.refresh_every);
         if !due {
             return true;
@@ -193,7 +196,10 @@ impl Epochs {
     /// them is trusted again by any instance (after its next refresh). Concurrent callers share
     /// one publication when it began after they called. On error the new epoch is still in
     /// force here and is published later; the caller must not report its write as safe.
-    pub(crate) async fn bump<D: SessionStore + ?Sized>(&self, durable: &D) -> Result<(), StoreError> {
+    pub(crate) async fn bump<D: SessionStore + ?Sized>(
+        &self,
+        durable: &D,
+    ) -> Result<(), StoreError> {
         let ticket = self.bumps_begun.load(Ordering::Acquire);
         let _guard = self.bump_lock.lock().await;
         if self.bumps_begun.load(Ordering::Acquire) > ticket
@@ -226,7 +232,10 @@ impl Epochs {
         }
         self.current.fetch_max(next, Ordering::AcqRel);
         self.unpublished.store(false, Ordering::Release);
-        tracing::info!(epoch = next, "session cache epoch published: older cache entries are no longer trusted");
+        tracing::info!(
+            epoch = next,
+            "session cache epoch published: older cache entries are no longer trusted"
+        );
         let hint = Record::new(hint_id(), next.to_string(), never());
         if let Err(StoreError::NotFound) = durable.update(&hint).await {
             match durable.create(&hint).await {
@@ -238,12 +247,18 @@ impl Epochs {
     }
 
     /// Removes old epoch records (all but the newest [`KEPT_EPOCHS`]), at most [`GC_BATCH`].
-    pub(crate) async fn collect<D: SessionStore + ?Sized>(&self, durable: &D) -> Result<(), StoreError> {
+    pub(crate) async fn collect<D: SessionStore + ?Sized>(
+        &self,
+        durable: &D,
+    ) -> Result<(), StoreError> {
         let floor = match durable.load(&floor_id()).await? {
             Some(record) => record.payload().parse::<u64>().unwrap_or(0),
             None => 0,
         };
-        let until = self.current().saturating_sub(KEPT_EPOCHS).min(floor + GC_BATCH);
+        let until = self
+            .current()
+            .saturating_sub(KEPT_EPOCHS)
+            .min(floor + GC_BATCH);
         if until <= floor {
             return Ok(());
         }

@@ -220,7 +220,10 @@ async fn cached_cache_down_falls_back_to_the_durable_store_and_recovers() {
     );
     assert!(store.cache_bypassed(), "repeated failures bypass the cache");
     assert!(
-        store.delete(before.id()).await.expect("a logout works with the cache down"),
+        store
+            .delete(before.id())
+            .await
+            .expect("a logout works with the cache down"),
         "the session was live"
     );
 

@@ -214,10 +214,9 @@ impl<D: SessionStore> Workload<D> {
 
     async fn log_out(&mut self, i: usize) {
         let store = &self.stores[i % self.stores.len()];
-        let live = store
-            .delete(&self.ids[i])
-            .await
-            .unwrap_or_else(|error| panic!("a logout whose durable delete works succeeds: {error}"));
+        let live = store.delete(&self.ids[i]).await.unwrap_or_else(|error| {
+            panic!("a logout whose durable delete works succeeds: {error}")
+        });
         assert!(live, "session {i} was live");
         self.expect[i].logged_out = true;
     }
@@ -258,7 +257,11 @@ async fn run<D: SessionStore + Clone>(fault: Fault, durable: D, instances: usize
                 },
             )
             .expect("cache");
-            CachedStore::with_config(Arc::new(cache) as Arc<dyn SessionStore>, durable.clone(), config())
+            CachedStore::with_config(
+                Arc::new(cache) as Arc<dyn SessionStore>,
+                durable.clone(),
+                config(),
+            )
         })
         .collect();
     let ids: Vec<RecordId> = (0..SESSIONS)
@@ -287,7 +290,9 @@ async fn run<D: SessionStore + Clone>(fault: Fault, durable: D, instances: usize
         }
         Fault::Freeze => redis.signal("-STOP"),
         Fault::WritesFail => {
-            redis.command(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]).await;
+            redis
+                .command(&["CONFIG", "SET", "maxmemory-policy", "noeviction"])
+                .await;
             redis.command(&["CONFIG", "SET", "maxmemory", "1"]).await;
         }
     }
@@ -310,10 +315,16 @@ async fn run<D: SessionStore + Clone>(fault: Fault, durable: D, instances: usize
         assert!(Instant::now() < deadline, "the cache was not used again");
         work.rounds_for(Duration::from_millis(100)).await;
     }
-    work.rounds_for(config().recovery_window + Duration::from_millis(600)).await;
+    work.rounds_for(config().recovery_window + Duration::from_millis(600))
+        .await;
     work.check_final().await;
     // The cache is in use again: it holds every live session under a trusted epoch.
-    let newest = work.stores.iter().map(CachedStore::cache_epoch).max().unwrap_or(0);
+    let newest = work
+        .stores
+        .iter()
+        .map(CachedStore::cache_epoch)
+        .max()
+        .unwrap_or(0);
     for (i, id) in work.ids.iter().enumerate().skip(LOGGED_OUT) {
         let cached = redis.get(&format!("faults:{}", id.as_str())).await;
         let epoch = cached
@@ -339,7 +350,10 @@ async fn postgres() -> Option<PostgresStore> {
 }
 
 async fn sqlite(dir: &Path) -> SqliteStore {
-    let url = format!("sqlite://{}?mode=rwc", dir.join("sessions.sqlite3").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.join("sessions.sqlite3").display()
+    );
     let store = SqliteStore::connect(&url).await.expect("open");
     store.migrate().await.expect("migrate");
     store
@@ -391,8 +405,14 @@ async fn cached_partition_seen_by_one_instance_is_bounded_by_epoch_refresh() {
     let dir = tempfile::tempdir().expect("tempdir");
     let durable = sqlite(dir.path()).await;
     let cache = || {
-        RedisStore::connect(&redis.url(), RedisConfig { prefix: "part:".into(), timeout: CACHE_TIMEOUT })
-            .expect("cache")
+        RedisStore::connect(
+            &redis.url(),
+            RedisConfig {
+                prefix: "part:".into(),
+                timeout: CACHE_TIMEOUT,
+            },
+        )
+        .expect("cache")
     };
     let partitioned = Arc::new(FaultyStore::new(cache()));
     let config = config();
@@ -402,7 +422,10 @@ async fn cached_partition_seen_by_one_instance_is_bounded_by_epoch_refresh() {
     b.create(&Record::new(id.clone(), payload(1), expires()))
         .await
         .expect("create");
-    assert_eq!(b.load(&id).await.expect("load").map(|r| counter(&r)), Some(1));
+    assert_eq!(
+        b.load(&id).await.expect("load").map(|r| counter(&r)),
+        Some(1)
+    );
 
     for round in 2..6 {
         partitioned.set_faults(Faults::Writes);
@@ -427,5 +450,9 @@ async fn cached_partition_seen_by_one_instance_is_bounded_by_epoch_refresh() {
     assert!(a.delete(&id).await.expect("logout"));
     partitioned.set_faults(Faults::None);
     tokio::time::sleep(config.epoch_refresh + Duration::from_millis(50)).await;
-    assert_eq!(b.load(&id).await.expect("load"), None, "the logout was undone");
+    assert_eq!(
+        b.load(&id).await.expect("load"),
+        None,
+        "the logout was undone"
+    );
 }

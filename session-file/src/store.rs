@@ -182,8 +182,7 @@ fn read_stored(dir: &Dir, id: &RecordId) -> io::Result<Stored> {
         Ok(Some(bytes)) => bytes,
         Ok(None) => return Ok(Stored::Missing),
         Err(error)
-            if crate::dir::is_refusal(&error)
-                || error.kind() == ErrorKind::PermissionDenied =>
+            if crate::dir::is_refusal(&error) || error.kind() == ErrorKind::PermissionDenied =>
         {
             warn_corrupt(dir, id, &error);
             return Ok(Stored::Corrupt);

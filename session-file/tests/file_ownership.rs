@@ -64,7 +64,10 @@ fn file_directory_of_another_user_is_refused() {
     chown(&dir, OTHER_UID);
     let error = FileStore::new(&dir).expect_err("another user's directory is refused");
     let text = session_core::error_chain(&error);
-    assert!(text.contains(&format!("owned by uid {OTHER_UID}")), "{text}");
+    assert!(
+        text.contains(&format!("owned by uid {OTHER_UID}")),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -78,7 +81,10 @@ async fn file_record_of_another_user_or_writable_by_others_loads_as_no_session()
     assert_eq!(store.load(&writable.record_id()).await.unwrap(), None);
 
     if !is_root() {
-        services::skip("file-foreign-owner", "giving a file to another user needs root");
+        services::skip(
+            "file-foreign-owner",
+            "giving a file to another user needs root",
+        );
         return;
     }
     let foreign = SessionKey::generate();

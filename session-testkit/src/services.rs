@@ -87,7 +87,11 @@ pub fn require(service: Service) -> Option<String> {
 
 /// Prints the skip line once per service and process, and records the test in the skip log.
 fn announce_skip(service: Service) {
-    let why = format!("set {} to run these tests{}", service.env_var(), container::HINT);
+    let why = format!(
+        "set {} to run these tests{}",
+        service.env_var(),
+        container::HINT
+    );
     announce(&service.to_string(), &why);
 }
 
@@ -140,7 +144,10 @@ fn record_skip(group: &str) {
         .open(&path)
         .and_then(|mut file| file.write_all(line.as_bytes()));
     if let Err(error) = written {
-        let _ = writeln!(std::io::stderr(), "could not record a skipped test in {path:?}: {error}");
+        let _ = writeln!(
+            std::io::stderr(),
+            "could not record a skipped test in {path:?}: {error}"
+        );
     }
 }
 
