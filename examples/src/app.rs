@@ -1,14 +1,39 @@
 //! The demo's routes: the Django sessions guide as a small web app.
+//!
+//! | route | does |
+//! |---|---|
+//! | `GET /` | counts visits in the session; shows who is logged in, the expiry and the forms |
+//! | `GET /profile` | the logged-in user; only reads the session (no session starts here) |
+//! | `POST /login` | logs in as Django's `login()` does: if the session belongs to another user, `flush` (new key, no data), else `cycle_key` (new key, data kept); then a new CSRF token |
+//! | `POST /logout` | `flush`: the record is deleted at once and the cookie removed |
+//! | `GET /logout` | does **not** log out (Django 5): 405, and a page with a logout button |
+//! | `POST /expiry` | `set_expiry`: `hour`, `browser_close` or `default` |
+//!
+//! Every form carries a CSRF synchronizer token: a random value kept in the session under
+//! `_csrf_token` and sent back in the hidden field `csrf_token`. A POST whose field does not
+//! match (compared in constant time) gets a short 403 page and changes nothing. A form with
+//! missing or invalid fields gets a short 400 page saying what is wrong. The logged-in user
+//! is `user_id` (the identity login compares, as Django's `_auth_user_id`) and `username`.
 
 use axum::Form;
 use axum::Router;
-use axum::http::StatusCode;
+use axum::extract::rejection::FormRejection;
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use session_core::time::Duration;
-use session_core::{Expiry, Session, SessionError, SessionManager};
+use session_core::{Expiry, Session, SessionError, SessionKey, SessionManager};
 use session_tower::SessionLayer;
+
+/// The session entry holding the logged-in user's id: the identity `login` compares.
+const USER_ID: &str = "user_id";
+/// The session entry holding the logged-in user's name.
+const USERNAME: &str = "username";
+/// The session entry holding the CSRF token.
+const CSRF_SESSION_KEY: &str = "_csrf_token";
+/// The form field carrying the CSRF token.
+const CSRF_FIELD: &str = "csrf_token";
 
 /// The demo app over `manager`'s store and settings.
 pub fn app(manager: SessionManager) -> Router {
@@ -21,7 +46,7 @@ pub fn routes() -> Router {
         .route("/", get(index))
         .route("/profile", get(profile))
         .route("/login", post(login))
-        .route("/logout", get(logout).post(logout))
+        .route("/logout", get(logout_page).post(logout))
         .route("/expiry", post(expiry))
 }
 
@@ -37,11 +62,11 @@ impl From<SessionError> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         tracing::error!(error = %session_core::error_chain(&self.0), "session error in a handler");
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "The session could not be used. Please try again.",
-        )
-            .into_response()
+        let body = page(
+            "Server error",
+            "<p>The session could not be used. Please try again.</p>",
+        );
+        (StatusCode::INTERNAL_SERVER_ERROR, body).into_response()
     }
 }
 
@@ -51,84 +76,272 @@ type Page = Result<Html<String>, AppError>;
 async fn index(session: Session) -> Page {
     let visits = session.get::<u64>("visits").await?.unwrap_or(0) + 1;
     session.insert("visits", visits).await?;
-    let who = match session.get::<String>("username").await? {
+    let who = match session.get::<String>(USERNAME).await? {
         Some(name) => format!(
             "Logged in as <strong id=\"user\">{}</strong>.",
             escape(&name)
         ),
         None => String::from("<span id=\"user\">Not logged in.</span>"),
     };
+    let token = csrf_token(&session).await?;
     let body = format!(
         "<p>Visits in this session: <strong id=\"visits\">{visits}</strong></p>\n<p>{who}</p>\n{}\n{}",
         expiry_section(&session).await?,
-        FORMS
+        forms(Some(&token))
     );
     Ok(page("Sessions demo", &body))
 }
 
-/// The profile: the logged-in user's id and name.
+/// The profile: the logged-in user's id and name. When nobody is logged in it only reads
+/// the session, so the page a logout redirects to starts no new session (and no cookie);
+/// its forms then need the home page, which starts one.
 async fn profile(session: Session) -> Page {
-    let user_id = session.get::<i64>("user_id").await?;
-    let username = session.get::<String>("username").await?;
-    let body = match (user_id, username) {
-        (Some(id), Some(name)) => format!(
-            "<p>Logged in as <strong id=\"user\">{}</strong> (user id <span id=\"user_id\">{id}</span>).</p>",
-            escape(&name)
+    let user_id = session.get::<i64>(USER_ID).await?;
+    let username = session.get::<String>(USERNAME).await?;
+    let (body, token) = match (user_id, username) {
+        (Some(id), Some(name)) => (
+            format!(
+                "<p>Logged in as <strong id=\"user\">{}</strong> (user id <span id=\"user_id\">{id}</span>).</p>",
+                escape(&name)
+            ),
+            Some(csrf_token(&session).await?),
         ),
-        _ => String::from("<p id=\"user\">Not logged in.</p>"),
+        _ => (
+            String::from("<p id=\"user\">Not logged in.</p>"),
+            existing_csrf_token(&session).await?,
+        ),
     };
     Ok(page(
         "Profile",
-        &format!("{body}\n{}\n{FORMS}", expiry_section(&session).await?),
+        &format!(
+            "{body}\n{}\n{}",
+            expiry_section(&session).await?,
+            forms(token.as_deref())
+        ),
     ))
 }
 
-/// The login form's fields.
+/// The login form's fields; all optional, so a missing one is a 400 page saying which.
 #[derive(Deserialize)]
-pub struct LoginForm {
-    user_id: i64,
-    username: String,
+struct LoginForm {
+    csrf_token: Option<String>,
+    user_id: Option<String>,
+    username: Option<String>,
 }
 
-/// Logs in: a new key against session fixation, then the user in the session.
-async fn login(session: Session, Form(form): Form<LoginForm>) -> Result<Response, AppError> {
-    let username = form.username.trim();
-    if username.is_empty() || username.chars().count() > 100 {
-        let body = page(
-            "Login",
-            "<p>Please give a user name of 1 to 100 characters.</p>",
-        );
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, body).into_response());
+/// Logs in, as Django's `login()`: when the session holds another user's id, `flush` (the
+/// old record is deleted, the new user starts from an empty session under a new key);
+/// otherwise (anonymous, or the same user again) `cycle_key` (new key against session
+/// fixation, data kept). Then the user goes in the session, with a new CSRF token.
+async fn login(
+    session: Session,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => return Ok(form_rejected(&rejection)),
+    };
+    if let Some(denied) = check_csrf(&session, form.csrf_token.as_deref()).await? {
+        return Ok(denied);
     }
-    session.cycle_key().await?;
-    session.insert("user_id", form.user_id).await?;
-    session.insert("username", username).await?;
+    let user_id = match form.user_id.as_deref().map(str::trim) {
+        None | Some("") => return Ok(bad_request("Please give a user id.")),
+        Some(text) => match text.parse::<i64>() {
+            Ok(id) => id,
+            Err(_) => {
+                return Ok(bad_request(&format!(
+                    "The user id must be a whole number, not \u{201c}{}\u{201d}.",
+                    escape(text)
+                )));
+            }
+        },
+    };
+    let username = form.username.as_deref().map(str::trim).unwrap_or_default();
+    if username.is_empty() || username.chars().count() > 100 {
+        return Ok(bad_request(
+            "Please give a user name of 1 to 100 characters.",
+        ));
+    }
+    // A value that is not an id at all counts as another user's.
+    let previous = session.get_value(USER_ID).await?;
+    match previous {
+        Some(stored) if stored.as_i64() != Some(user_id) => session.flush().await?,
+        _ => session.cycle_key().await?,
+    }
+    session.insert(USER_ID, user_id).await?;
+    session.insert(USERNAME, username).await?;
+    session.insert(CSRF_SESSION_KEY, new_csrf_token()).await?;
     Ok(Redirect::to("/profile").into_response())
+}
+
+/// A form whose only field is the CSRF token.
+#[derive(Deserialize)]
+struct TokenForm {
+    csrf_token: Option<String>,
 }
 
 /// Logs out: the session is deleted at once and the cookie removed. The redirect goes to the
 /// profile, which only reads the session, so no new session (and cookie) starts.
-async fn logout(session: Session) -> Result<Redirect, AppError> {
+async fn logout(
+    session: Session,
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => return Ok(form_rejected(&rejection)),
+    };
+    if let Some(denied) = check_csrf(&session, form.csrf_token.as_deref()).await? {
+        return Ok(denied);
+    }
     session.flush().await?;
-    Ok(Redirect::to("/profile"))
+    Ok(Redirect::to("/profile").into_response())
 }
 
-/// The expiry form's field: `hour`, `browser_close` or `default`.
+/// `GET /logout` does not log out (a link, an image or a prefetch could): 405, as Django's
+/// `LogoutView`, with a page whose button logs out by POST. Starts no session.
+async fn logout_page(session: Session) -> Result<Response, AppError> {
+    let token = if session.contains_key(USER_ID).await? {
+        Some(csrf_token(&session).await?)
+    } else {
+        existing_csrf_token(&session).await?
+    };
+    let body = match token {
+        Some(token) => format!(
+            "<p>Log out with this button:</p>\n{}\n{NAV}",
+            logout_form(&token)
+        ),
+        None => format!("<p>You are not logged in.</p>\n{NAV}"),
+    };
+    Ok((
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::ALLOW, "POST")],
+        page("Log out", &body),
+    )
+        .into_response())
+}
+
+/// The expiry form's fields: `expiry` is `hour`, `browser_close` or `default`.
 #[derive(Deserialize)]
-pub struct ExpiryForm {
-    expiry: String,
+struct ExpiryForm {
+    csrf_token: Option<String>,
+    expiry: Option<String>,
 }
 
 /// Sets the session's expiry.
-async fn expiry(session: Session, Form(form): Form<ExpiryForm>) -> Result<Response, AppError> {
-    let expiry = match form.expiry.as_str() {
-        "hour" => Expiry::Inactivity(Duration::hours(1)),
-        "browser_close" => Expiry::BrowserClose,
-        "default" => Expiry::Default,
-        _ => return Ok((StatusCode::UNPROCESSABLE_ENTITY, "unknown expiry").into_response()),
+async fn expiry(
+    session: Session,
+    form: Result<Form<ExpiryForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => return Ok(form_rejected(&rejection)),
+    };
+    if let Some(denied) = check_csrf(&session, form.csrf_token.as_deref()).await? {
+        return Ok(denied);
+    }
+    let expiry = match form.expiry.as_deref() {
+        Some("hour") => Expiry::Inactivity(Duration::hours(1)),
+        Some("browser_close") => Expiry::BrowserClose,
+        Some("default") => Expiry::Default,
+        None | Some("") => {
+            return Ok(bad_request(
+                "Please choose an expiry: hour, browser_close or default.",
+            ));
+        }
+        Some(other) => {
+            return Ok(bad_request(&format!(
+                "Unknown expiry \u{201c}{}\u{201d}: choose hour, browser_close or default.",
+                escape(other)
+            )));
+        }
     };
     session.set_expiry(expiry).await?;
     Ok(Redirect::to("/").into_response())
+}
+
+/// A fresh CSRF token: 32 characters of `[a-z0-9]` from the OS CSPRNG, like a session key.
+fn new_csrf_token() -> String {
+    SessionKey::generate().expose_secret().to_owned()
+}
+
+/// The session's CSRF token, created (which saves the session) if it has none.
+async fn csrf_token(session: &Session) -> Result<String, SessionError> {
+    if let Some(token) = existing_csrf_token(session).await? {
+        return Ok(token);
+    }
+    let token = new_csrf_token();
+    session.insert(CSRF_SESSION_KEY, &token).await?;
+    Ok(token)
+}
+
+/// The session's CSRF token, if it has one; never writes.
+async fn existing_csrf_token(session: &Session) -> Result<Option<String>, SessionError> {
+    // A stored value that is not a string counts as no token (and is replaced when needed).
+    let value = session.get_value(CSRF_SESSION_KEY).await?;
+    Ok(value
+        .as_ref()
+        .and_then(|v| v.as_str())
+        .filter(|token| !token.is_empty())
+        .map(str::to_owned))
+}
+
+/// `None` when `sent` matches the session's CSRF token; otherwise the 403 page to answer.
+async fn check_csrf(session: &Session, sent: Option<&str>) -> Result<Option<Response>, AppError> {
+    let expected = existing_csrf_token(session).await?;
+    let reason = match (expected, sent) {
+        (None, _) => "the session has no CSRF token",
+        (Some(_), None) => "the form has no CSRF token",
+        (Some(expected), Some(sent)) if constant_time_eq(expected.as_bytes(), sent.as_bytes()) => {
+            return Ok(None);
+        }
+        (Some(_), Some(_)) => "the form's CSRF token is not the session's",
+    };
+    tracing::warn!(target: "session::security", reason, "POST refused: CSRF check failed");
+    let body = page(
+        "Forbidden",
+        "<p>CSRF verification failed: this form did not come from a page of this session, or \
+         the session has ended since. Nothing was changed.</p>\n\
+         <p>Open the <a href=\"/\">home page</a> and try again.</p>",
+    );
+    Ok(Some((StatusCode::FORBIDDEN, body).into_response()))
+}
+
+/// Byte equality in time independent of where the inputs differ (lengths are not secret).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let difference = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(difference) == 0
+}
+
+/// A 400 page saying what is wrong with the form; `message` is HTML.
+fn bad_request(message: &str) -> Response {
+    let body = page(
+        "Bad request",
+        &format!("<p id=\"error\">{message}</p>\n{NAV}"),
+    );
+    (StatusCode::BAD_REQUEST, body).into_response()
+}
+
+/// A body that is not a readable form: a short page with axum's status (400, 413 or 415).
+fn form_rejected(rejection: &FormRejection) -> Response {
+    tracing::debug!(%rejection, "form rejected");
+    let message = match rejection {
+        FormRejection::InvalidFormContentType(_) => {
+            "Please send the form as application/x-www-form-urlencoded, as a browser does."
+        }
+        FormRejection::FailedToDeserializeForm(_)
+        | FormRejection::FailedToDeserializeFormBody(_) => {
+            "The form could not be read: each field must appear once, URL-encoded."
+        }
+        _ => "The form could not be read.",
+    };
+    let body = page(
+        "Bad request",
+        &format!("<p id=\"error\">{message}</p>\n{NAV}"),
+    );
+    (rejection.status(), body).into_response()
 }
 
 async fn expiry_section(session: &Session) -> Result<String, SessionError> {
@@ -149,18 +362,50 @@ async fn expiry_section(session: &Session) -> Result<String, SessionError> {
     ))
 }
 
-const FORMS: &str = r#"<form method="post" action="/login">
+/// The hidden field carrying `token`.
+fn token_field(token: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">",
+        escape(token)
+    )
+}
+
+fn logout_form(token: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"/logout\">{}<button id=\"logout\" type=\"submit\">Log out</button></form>",
+        token_field(token)
+    )
+}
+
+/// The login, expiry and logout forms with `token`; without one, a pointer to the home page
+/// (which starts a session and so has a token).
+fn forms(token: Option<&str>) -> String {
+    let Some(token) = token else {
+        return format!(
+            "<p id=\"no-forms\">Open the <a href=\"/\">home page</a> to log in.</p>\n{NAV}"
+        );
+    };
+    let field = token_field(token);
+    format!(
+        r#"<form method="post" action="/login">
+  {field}
   <input name="user_id" id="user_id_input" type="number" value="123">
   <input name="username" id="username_input" value="john_doe">
   <button id="login" type="submit">Log in</button>
 </form>
 <form method="post" action="/expiry">
+  {field}
   <button id="expiry-hour" name="expiry" value="hour">Expire after an hour</button>
   <button id="expiry-browser" name="expiry" value="browser_close">Expire when the browser closes</button>
   <button id="expiry-default" name="expiry" value="default">Default expiry</button>
 </form>
-<form method="post" action="/logout"><button id="logout" type="submit">Log out</button></form>
-<p><a href="/">Home</a> · <a href="/profile">Profile</a></p>"#;
+{}
+{NAV}"#,
+        logout_form(token)
+    )
+}
+
+const NAV: &str = r#"<p><a href="/">Home</a> · <a href="/profile">Profile</a></p>"#;
 
 fn page(title: &str, body: &str) -> Html<String> {
     Html(format!(
@@ -187,11 +432,40 @@ fn escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn escape_neutralises_markup() {
         assert_eq!(
-            super::escape("<b>\"x\" & 'y'</b>"),
+            escape("<b>\"x\" & 'y'</b>"),
             "&lt;b&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/b&gt;"
         );
+    }
+
+    #[test]
+    fn constant_time_eq_compares_bytes() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn csrf_tokens_are_random_and_key_shaped() {
+        let (a, b) = (new_csrf_token(), new_csrf_token());
+        assert_ne!(a, b);
+        assert!(SessionKey::parse(&a).is_some(), "{a}");
+    }
+
+    #[test]
+    fn every_form_carries_the_token() {
+        let html = forms(Some("t0ken"));
+        assert_eq!(html.matches("<form ").count(), 3);
+        assert_eq!(
+            html.matches(r#"<input type="hidden" name="csrf_token" value="t0ken">"#)
+                .count(),
+            3
+        );
+        assert!(!forms(None).contains("<form"));
     }
 }

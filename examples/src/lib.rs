@@ -10,21 +10,39 @@
 //! `SESSION_COOKIE_SECURE`, `SESSION_COOKIE_NAME`, `SESSION_COOKIE_DOMAIN`,
 //! `SESSION_COOKIE_PATH`, `SESSION_COOKIE_HTTPONLY`, `SESSION_COOKIE_SAMESITE`, and ours:
 //! `SESSION_TOUCH_THRESHOLD`, `SESSION_CLEANUP_INTERVAL`, `PORT`.
+//!
+//! The defaults keep sessions private to the user running the demo: the SQLite file
+//! `./sessions.sqlite3` is created mode 0600, and the file engine's directory `./sessions`
+//! (mode 0700) is under the working directory, not the shared temp directory. The demo's
+//! start-up line says where sessions are ([`describe_store`], passwords hidden).
+//!
+//! The app ([`app()`]; its routes are listed in [`mod@app`]) logs in as Django's `login()`
+//! does (flush when the session belongs to another user, else `cycle_key`), protects every
+//! form with a CSRF token kept in the session, logs out by POST only, and answers bad forms
+//! with short 400 pages.
 
 pub mod app;
 pub mod engine;
 pub mod settings;
 
 pub use app::{app, routes};
-pub use engine::open_store;
+pub use engine::{describe_store, open_store, store_location_for_errors};
 pub use settings::{BadSetting, Engine, Settings};
 
-/// Logs to stderr, `info` by default (`RUST_LOG` overrides).
+/// Logs to stderr, `info` by default (`RUST_LOG` overrides), in colour only on a terminal.
 pub fn init_logging() {
+    use std::io::IsTerminal;
+
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }
+
+/// Every Rust block of the repository's README, compiled as a doctest so it cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

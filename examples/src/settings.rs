@@ -6,6 +6,12 @@ use std::time::Duration;
 
 use session_core::{SameSite, SessionConfig};
 
+/// The default `SESSION_FILE_PATH`, relative to the working directory.
+pub const DEFAULT_FILE_PATH: &str = "sessions";
+
+/// The default `DATABASE_URL`: `sessions.sqlite3` in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://sessions.sqlite3";
+
 /// Which store keeps the sessions: Django's `SESSION_ENGINE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -34,6 +40,20 @@ impl Engine {
             _ => None,
         }
     }
+
+    /// Why `clearsessions` has nothing to do on this engine, if it has not: Redis expires
+    /// sessions by itself, and the memory engine's sessions live in the serving process
+    /// (which clears them every `SESSION_CLEANUP_INTERVAL`), not in `clearsessions`'s.
+    pub fn nothing_to_clear(self) -> Option<&'static str> {
+        match self {
+            Self::Cache => Some("Redis expires sessions by itself"),
+            Self::Memory => Some(
+                "its sessions live inside the serving process, which clears expired ones \
+                 every SESSION_CLEANUP_INTERVAL",
+            ),
+            Self::Db | Self::File | Self::CachedDb => None,
+        }
+    }
 }
 
 impl fmt::Display for Engine {
@@ -55,7 +75,9 @@ pub struct Settings {
     pub engine: Engine,
     /// `DATABASE_URL` (default `sqlite://sessions.sqlite3` in the working directory).
     pub database_url: String,
-    /// `SESSION_FILE_PATH` (default: the system's temp directory, as Django).
+    /// `SESSION_FILE_PATH` (default `sessions` in the working directory, created mode
+    /// 0700). Unlike Django, not the system's temp directory: a fixed name there can be
+    /// created first by another user of the machine.
     pub file_path: PathBuf,
     /// `REDIS_URL` (default `redis://127.0.0.1:6379`).
     pub redis_url: String,
@@ -193,10 +215,10 @@ impl Settings {
         };
         Ok(Self {
             engine,
-            database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://sessions.sqlite3".into()),
+            database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             file_path: get("SESSION_FILE_PATH")
                 .map(PathBuf::from)
-                .unwrap_or_else(|| std::env::temp_dir().join("rust-sessions")),
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_FILE_PATH)),
             redis_url: get("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
             port,
             cleanup_interval,
@@ -248,6 +270,14 @@ mod tests {
         assert_eq!(s.database_url, "sqlite://sessions.sqlite3");
         assert_eq!(s.port, 8000);
         assert_eq!(s.session, SessionConfig::default());
+    }
+
+    #[test]
+    fn default_file_path_is_in_the_working_directory() {
+        let s = settings(&[("SESSION_ENGINE", "file")]).unwrap();
+        assert_eq!(s.file_path, PathBuf::from("sessions"));
+        assert!(s.file_path.is_relative());
+        assert!(!s.file_path.starts_with(std::env::temp_dir()));
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! The demo's router over HTTP (through `tower::ServiceExt::oneshot`), on every engine:
-//! memory, SQLite, PostgreSQL, MariaDB, files, Redis and cached_db.
+//! memory, SQLite, PostgreSQL, MariaDB, files, Redis and cached_db. The client plays a
+//! browser: it keeps the session cookie and sends the CSRF token of the last page it saw
+//! with every form it posts.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, Response, StatusCode, header};
-use axum::routing::post;
+use axum::http::{HeaderMap, Request, Response, StatusCode, header};
+use axum::routing::{get, post};
 use http_body_util::BodyExt;
 use session_cache::{CachedStore, RedisConfig, RedisStore};
 use session_core::time::OffsetDateTime;
@@ -19,21 +21,48 @@ use session_testkit::{Caps, Ctx, Guarded, run_case};
 use session_tower::SessionLayer;
 use tower::ServiceExt;
 
-/// A browser in miniature: remembers the session cookie between requests.
+/// A browser in miniature: remembers the session cookie between requests, and the CSRF
+/// token of the last page that carried one.
 struct Client {
     app: Router,
     cookie: Option<String>,
+    csrf: Option<String>,
 }
 
 struct Reply {
     status: StatusCode,
+    headers: HeaderMap,
     set_cookie: Option<String>,
     body: String,
 }
 
+/// The value of the first hidden `csrf_token` field in a page.
+fn csrf_token_in(body: &str) -> Option<String> {
+    let start = body.find(r#"name="csrf_token" value=""#)? + r#"name="csrf_token" value=""#.len();
+    let rest = &body[start..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
 impl Client {
     fn new(app: Router) -> Self {
-        Self { app, cookie: None }
+        Self {
+            app,
+            cookie: None,
+            csrf: None,
+        }
+    }
+
+    /// Posts a form as a browser submits it from the last page: with its CSRF token.
+    async fn post(&mut self, uri: &str, form: &str) -> Reply {
+        let mut body = form.to_owned();
+        if let Some(token) = &self.csrf {
+            if !body.is_empty() {
+                body.push('&');
+            }
+            body.push_str("csrf_token=");
+            body.push_str(token);
+        }
+        self.send("POST", uri, Some(&body)).await
     }
 
     async fn send(&mut self, method: &str, uri: &str, form: Option<&str>) -> Reply {
@@ -55,6 +84,7 @@ impl Client {
             .await
             .expect("infallible");
         let status = response.status();
+        let headers = response.headers().clone();
         let set_cookie = response
             .headers()
             .get(header::SET_COOKIE)
@@ -74,10 +104,15 @@ impl Client {
             .await
             .expect("body")
             .to_bytes();
+        let body = String::from_utf8(bytes.to_vec()).expect("utf-8");
+        if let Some(token) = csrf_token_in(&body) {
+            self.csrf = Some(token);
+        }
         Reply {
             status,
+            headers,
             set_cookie,
-            body: String::from_utf8(bytes.to_vec()).expect("utf-8"),
+            body,
         }
     }
 
@@ -93,11 +128,37 @@ fn demo(ctx: &Ctx) -> Router {
 }
 
 async fn login(client: &mut Client) {
+    login_as(client, 123, "john_doe").await;
+}
+
+/// Logs in through the form, as a browser does: the home page first when no page with the
+/// form was seen yet, then the profile the login redirects to.
+async fn login_as(client: &mut Client, user_id: i64, username: &str) {
+    if client.csrf.is_none() {
+        client.send("GET", "/", None).await;
+    }
     let reply = client
-        .send("POST", "/login", Some("user_id=123&username=john_doe"))
+        .post("/login", &format!("user_id={user_id}&username={username}"))
         .await;
-    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
     assert!(reply.set_cookie.is_some(), "login sets the cookie");
+    let profile = client.send("GET", "/profile", None).await;
+    assert!(
+        profile
+            .body
+            .contains(&format!(r#"<strong id="user">{username}</strong>"#)),
+        "{}",
+        profile.body
+    );
+}
+
+/// Whether the record of `key` is live in the store.
+async fn is_live(ctx: &Ctx, key: &SessionKey) -> bool {
+    ctx.store()
+        .load(&key.record_id())
+        .await
+        .expect("load")
+        .is_some()
 }
 
 /// Login sets a cookie under a new key, and the profile shows the name.
@@ -130,7 +191,7 @@ async fn demo_logout_removes_cookie(ctx: Ctx) {
     let mut client = Client::new(demo(&ctx));
     login(&mut client).await;
     let key = client.key();
-    let reply = client.send("POST", "/logout", None).await;
+    let reply = client.post("/logout", "").await;
     let removal = reply.set_cookie.expect("logout removes the cookie");
     assert!(removal.contains("Max-Age=0"), "{removal}");
     assert!(
@@ -166,7 +227,7 @@ async fn demo_counter_counts(ctx: Ctx) {
         page.body
             .contains(r#"<span id="expiry-age">1209600</span>"#)
     );
-    client.send("POST", "/expiry", Some("expiry=hour")).await;
+    client.post("/expiry", "expiry=hour").await;
     let page = client.send("GET", "/", None).await;
     assert!(
         page.body.contains(r#"<span id="expiry-age">3600</span>"#),
@@ -208,10 +269,11 @@ async fn demo_logout_beats_a_slow_request(ctx: Ctx) {
     let mut slow = Client {
         app: app.clone(),
         cookie: client.cookie.clone(),
+        csrf: None,
     };
     let slow = tokio::spawn(async move { slow.send("POST", "/slow", None).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    client.send("POST", "/logout", None).await;
+    client.post("/logout", "").await;
     let slow = slow.await.expect("task");
     assert_eq!(
         slow.status,
@@ -228,6 +290,245 @@ async fn demo_logout_beats_a_slow_request(ctx: Ctx) {
     client.cookie = Some(key.expose_secret().to_owned());
     let profile = client.send("GET", "/profile", None).await;
     assert!(profile.body.contains("Not logged in."));
+}
+
+/// A test page standing for user-specific data: a cart kept in the session.
+async fn add_to_cart(session: Session, item: String) -> StatusCode {
+    let mut cart = session
+        .get::<Vec<String>>("cart")
+        .await
+        .expect("load")
+        .unwrap_or_default();
+    cart.push(item);
+    session.insert("cart", cart).await.expect("insert");
+    StatusCode::OK
+}
+
+async fn show_cart(session: Session) -> String {
+    let cart = session
+        .get::<Vec<String>>("cart")
+        .await
+        .expect("load")
+        .unwrap_or_default();
+    cart.join(",")
+}
+
+/// The demo with the test cart at `/cart`.
+fn demo_with_cart(ctx: &Ctx) -> Router {
+    let manager =
+        SessionManager::from_shared(ctx.store().clone(), Arc::new(SessionConfig::default()));
+    examples::routes()
+        .route("/cart", get(show_cart).post(add_to_cart))
+        .layer(SessionLayer::from_manager(manager))
+}
+
+/// Logging in as another user in the same browser starts from an empty session under a new
+/// key (Django's `login()` flushes): the next user sees nothing of the previous one's data.
+async fn demo_login_as_another_user_starts_afresh(ctx: Ctx) {
+    let mut client = Client::new(demo_with_cart(&ctx));
+    login_as(&mut client, 1, "ann").await;
+    client.send("POST", "/cart", Some("ann's diary")).await;
+    client.send("GET", "/", None).await;
+    assert_eq!(client.send("GET", "/cart", None).await.body, "ann's diary");
+    let ann = client.key();
+
+    login_as(&mut client, 2, "bob").await;
+    assert_ne!(client.key(), ann, "the key changes");
+    assert!(!is_live(&ctx, &ann).await, "ann's record is deleted");
+    let cart = client.send("GET", "/cart", None).await;
+    assert_eq!(cart.body, "", "bob sees ann's cart");
+    let home = client.send("GET", "/", None).await;
+    assert!(
+        home.body.contains(r#"<strong id="visits">1</strong>"#),
+        "the visit counter starts again: {}",
+        home.body
+    );
+    let profile = client.send("GET", "/profile", None).await;
+    assert!(profile.body.contains(r#"<span id="user_id">2</span>"#));
+}
+
+/// Logging in again as the same user, or after browsing anonymously, keeps the data under a
+/// new key (`cycle_key`), as in Django.
+async fn demo_login_again_keeps_the_data(ctx: Ctx) {
+    let mut client = Client::new(demo_with_cart(&ctx));
+    client.send("GET", "/", None).await;
+    client.send("POST", "/cart", Some("book")).await;
+    let anonymous = client.key();
+    login_as(&mut client, 1, "ann").await;
+    assert_ne!(client.key(), anonymous);
+    assert_eq!(client.send("GET", "/cart", None).await.body, "book");
+    let first = client.key();
+    login_as(&mut client, 1, "ann").await;
+    assert_ne!(client.key(), first, "the key changes at every login");
+    assert!(!is_live(&ctx, &first).await);
+    assert_eq!(client.send("GET", "/cart", None).await.body, "book");
+}
+
+/// A POST without the page's CSRF token (missing, wrong, or another session's) is refused
+/// with a short 403 page and changes nothing.
+async fn demo_post_without_csrf_token_is_forbidden(ctx: Ctx) {
+    let mut client = Client::new(demo(&ctx));
+    login(&mut client).await;
+    let key = client.key();
+    let mut other = Client::new(demo(&ctx));
+    other.send("GET", "/", None).await;
+    let foreign = other.csrf.clone().expect("a token on the home page");
+    assert_ne!(
+        Some(&foreign),
+        client.csrf.as_ref(),
+        "tokens are per session"
+    );
+
+    for (uri, form) in [
+        ("/logout", String::new()),
+        ("/logout", "csrf_token=".to_owned()),
+        (
+            "/logout",
+            "csrf_token=0123456789abcdefghijklmnopqrstuv".to_owned(),
+        ),
+        ("/logout", format!("csrf_token={foreign}")),
+        ("/expiry", "expiry=hour".to_owned()),
+        ("/login", "user_id=9&username=mallory".to_owned()),
+        (
+            "/login",
+            format!("user_id=9&username=mallory&csrf_token={foreign}"),
+        ),
+    ] {
+        let reply = client.send("POST", uri, Some(&form)).await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{uri} {form}");
+        assert!(
+            reply.body.contains("<html") && reply.body.contains("CSRF"),
+            "{}",
+            reply.body
+        );
+        assert!(reply.body.len() < 2000, "a short page");
+        assert!(
+            reply.set_cookie.is_none(),
+            "{uri} {form}: {:?}",
+            reply.set_cookie
+        );
+    }
+    assert_eq!(client.key(), key);
+    let profile = client.send("GET", "/profile", None).await;
+    assert!(
+        profile
+            .body
+            .contains(r#"<strong id="user">john_doe</strong>"#)
+    );
+    assert!(
+        profile
+            .body
+            .contains(r#"<span id="expiry-age">1209600</span>"#)
+    );
+
+    // A browser with no session at all cannot be logged in from another site either.
+    let mut stranger = Client::new(demo(&ctx));
+    let reply = stranger
+        .send("POST", "/login", Some("user_id=9&username=mallory"))
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(reply.set_cookie.is_none());
+}
+
+/// `GET /logout` (a link, an image, a prefetch) does not log out: 405 with a page whose
+/// button logs out with a POST.
+async fn demo_logout_needs_post(ctx: Ctx) {
+    let mut client = Client::new(demo(&ctx));
+    login(&mut client).await;
+    let key = client.key();
+    let reply = client.send("GET", "/logout", None).await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        reply.headers.get(header::ALLOW).map(|v| v.as_bytes()),
+        Some(&b"POST"[..])
+    );
+    assert!(reply.set_cookie.is_none(), "{:?}", reply.set_cookie);
+    assert!(
+        reply
+            .body
+            .contains(r#"<form method="post" action="/logout">"#),
+        "{}",
+        reply.body
+    );
+    assert!(is_live(&ctx, &key).await);
+    let profile = client.send("GET", "/profile", None).await;
+    assert!(
+        profile
+            .body
+            .contains(r#"<strong id="user">john_doe</strong>"#)
+    );
+
+    // Without a session, the page starts none.
+    let mut stranger = Client::new(demo(&ctx));
+    let reply = stranger.send("GET", "/logout", None).await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(reply.set_cookie.is_none() && reply.body.contains("not logged in"));
+
+    // The page's own button logs out.
+    client.send("GET", "/logout", None).await;
+    let reply = client.post("/logout", "").await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER);
+    assert!(!is_live(&ctx, &key).await);
+}
+
+/// Missing or invalid fields give a short HTML page with 400 saying what is wrong, never
+/// axum's plain-text deserialization error, and change nothing.
+async fn demo_bad_form_is_a_400_page(ctx: Ctx) {
+    let mut client = Client::new(demo(&ctx));
+    login(&mut client).await;
+    let key = client.key();
+    for (uri, form, says) in [
+        ("/login", "username=ann", "user id"),
+        ("/login", "user_id=abc&username=ann", "whole number"),
+        ("/login", "user_id=1", "user name"),
+        ("/login", "user_id=1&username=", "user name"),
+        ("/login", "user_id=1&username=%20%20", "user name"),
+        ("/expiry", "", "expiry"),
+        ("/expiry", "expiry=forever", "forever"),
+    ] {
+        let reply = client.post(uri, form).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{uri} {form}");
+        assert_eq!(
+            reply
+                .headers
+                .get(header::CONTENT_TYPE)
+                .map(|v| v.as_bytes()),
+            Some(&b"text/html; charset=utf-8"[..]),
+            "{uri} {form}"
+        );
+        assert!(reply.body.contains(says), "{uri} {form}: {}", reply.body);
+        assert!(!reply.body.contains("deserialize"), "{}", reply.body);
+        assert!(reply.set_cookie.is_none());
+    }
+    // A body that is not a form at all.
+    let token = client.csrf.clone().expect("token");
+    let mut request = Request::builder()
+        .method("POST")
+        .uri("/login")
+        .header(header::COOKIE, format!("sessionid={}", key.expose_secret()));
+    request = request.header(header::CONTENT_TYPE, "application/json");
+    let body = format!(r#"{{"csrf_token":"{token}","user_id":1,"username":"ann"}}"#);
+    let response = client
+        .app
+        .clone()
+        .oneshot(request.body(Body::from(body)).expect("request"))
+        .await
+        .expect("infallible");
+    assert!(response.status().is_client_error(), "{}", response.status());
+    assert_eq!(
+        response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.as_bytes()),
+        Some(&b"text/html; charset=utf-8"[..])
+    );
+    assert_eq!(client.key(), key);
+    let profile = client.send("GET", "/profile", None).await;
+    assert!(
+        profile
+            .body
+            .contains(r#"<strong id="user">john_doe</strong>"#)
+    );
 }
 
 macro_rules! demo_tests {
@@ -278,6 +579,51 @@ macro_rules! demo_tests {
                     $caps,
                     $factory,
                     super::demo_logout_beats_a_slow_request,
+                );
+            }
+            #[test]
+            fn demo_login_as_another_user_starts_afresh() {
+                run_case(
+                    stringify!($engine),
+                    $caps,
+                    $factory,
+                    super::demo_login_as_another_user_starts_afresh,
+                );
+            }
+            #[test]
+            fn demo_login_again_keeps_the_data() {
+                run_case(
+                    stringify!($engine),
+                    $caps,
+                    $factory,
+                    super::demo_login_again_keeps_the_data,
+                );
+            }
+            #[test]
+            fn demo_post_without_csrf_token_is_forbidden() {
+                run_case(
+                    stringify!($engine),
+                    $caps,
+                    $factory,
+                    super::demo_post_without_csrf_token_is_forbidden,
+                );
+            }
+            #[test]
+            fn demo_logout_needs_post() {
+                run_case(
+                    stringify!($engine),
+                    $caps,
+                    $factory,
+                    super::demo_logout_needs_post,
+                );
+            }
+            #[test]
+            fn demo_bad_form_is_a_400_page() {
+                run_case(
+                    stringify!($engine),
+                    $caps,
+                    $factory,
+                    super::demo_bad_form_is_a_400_page,
                 );
             }
         }

@@ -1,9 +1,12 @@
-//! The demo web app: `cargo run -p examples --bin demo`.
+//! The demo web app: `cargo run -p examples --bin demo`. The start-up line says where
+//! sessions are stored (passwords hidden).
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use examples::{Settings, app, init_logging, open_store};
+use examples::{
+    Settings, app, describe_store, init_logging, open_store, store_location_for_errors,
+};
 use session_core::{SessionManager, spawn_cleanup};
 
 #[tokio::main]
@@ -19,8 +22,9 @@ async fn main() -> ExitCode {
     let store = match open_store(&settings).await {
         Ok(store) => store,
         Err(error) => {
+            let location = store_location_for_errors(&settings);
             eprintln!(
-                "demo: cannot open the {} session store: {}",
+                "demo: cannot open the {} session store{location}: {}",
                 settings.engine,
                 session_core::error_chain(&error)
             );
@@ -45,8 +49,9 @@ async fn main() -> ExitCode {
         .map(|addr| format!("http://{addr}"))
         .unwrap_or_default();
     println!(
-        "Sessions demo ({} engine) on {url}  (Ctrl-C stops it)",
-        settings.engine
+        "Sessions demo ({} engine, sessions {}) on {url}  (Ctrl-C stops it)",
+        settings.engine,
+        describe_store(&settings)
     );
 
     let shutdown = async {
