@@ -9,7 +9,7 @@ SESSION_TEST_SKIP_LOG=$(mktemp "${TMPDIR:-/tmp}/session-test-skips.XXXXXX")
 export SESSION_TEST_SKIP_LOG
 trap 'rm -f "$SESSION_TEST_SKIP_LOG"' EXIT
 
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"
 status=$?
 
 echo

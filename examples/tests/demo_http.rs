@@ -17,7 +17,7 @@ use session_core::{MemoryStore, Session, SessionConfig, SessionKey, SessionManag
 use session_db::{PostgresStore, SqliteStore};
 use session_file::FileStore;
 use session_testkit::services::{self, Service};
-use session_testkit::{Caps, Ctx, Guarded, run_case};
+use session_testkit::{Capabilities, CaseContext, Guarded, run_case};
 use session_tower::SessionLayer;
 use tower::ServiceExt;
 
@@ -121,7 +121,7 @@ impl Client {
     }
 }
 
-fn demo(ctx: &Ctx) -> Router {
+fn demo(ctx: &CaseContext) -> Router {
     let manager =
         SessionManager::from_shared(ctx.store().clone(), Arc::new(SessionConfig::default()));
     examples::app(manager)
@@ -153,7 +153,7 @@ async fn login_as(client: &mut Client, user_id: i64, username: &str) {
 }
 
 /// Whether the record of `key` is live in the store.
-async fn is_live(ctx: &Ctx, key: &SessionKey) -> bool {
+async fn is_live(ctx: &CaseContext, key: &SessionKey) -> bool {
     ctx.store()
         .load(&key.record_id())
         .await
@@ -162,7 +162,7 @@ async fn is_live(ctx: &Ctx, key: &SessionKey) -> bool {
 }
 
 /// Login sets a cookie under a new key, and the profile shows the name.
-async fn demo_login_shows_the_name(ctx: Ctx) {
+async fn demo_login_shows_the_name(ctx: CaseContext) {
     let mut client = Client::new(demo(&ctx));
     client.send("GET", "/", None).await;
     let before = client.key();
@@ -187,7 +187,7 @@ async fn demo_login_shows_the_name(ctx: Ctx) {
 }
 
 /// Logout removes the cookie and the old key no longer loads.
-async fn demo_logout_removes_cookie(ctx: Ctx) {
+async fn demo_logout_removes_cookie(ctx: CaseContext) {
     let mut client = Client::new(demo(&ctx));
     login(&mut client).await;
     let key = client.key();
@@ -211,7 +211,7 @@ async fn demo_logout_removes_cookie(ctx: Ctx) {
 }
 
 /// The counter counts, and the expiry shows Django's default age.
-async fn demo_counter_counts(ctx: Ctx) {
+async fn demo_counter_counts(ctx: CaseContext) {
     let mut client = Client::new(demo(&ctx));
     for expected in 1..=3 {
         let page = client.send("GET", "/", None).await;
@@ -237,7 +237,7 @@ async fn demo_counter_counts(ctx: Ctx) {
 }
 
 /// An expired session shows the logged-out page.
-async fn demo_expired_session_is_logged_out(ctx: Ctx) {
+async fn demo_expired_session_is_logged_out(ctx: CaseContext) {
     let mut client = Client::new(demo(&ctx));
     login(&mut client).await;
     let past = OffsetDateTime::now_utc() - session_core::time::Duration::seconds(1);
@@ -257,7 +257,7 @@ async fn slow_update(session: Session) -> StatusCode {
 }
 
 /// A logout racing a slow request on the same session leaves it logged out.
-async fn demo_logout_beats_a_slow_request(ctx: Ctx) {
+async fn demo_logout_beats_a_slow_request(ctx: CaseContext) {
     let manager =
         SessionManager::from_shared(ctx.store().clone(), Arc::new(SessionConfig::default()));
     let app = examples::routes()
@@ -314,7 +314,7 @@ async fn show_cart(session: Session) -> String {
 }
 
 /// The demo with the test cart at `/cart`.
-fn demo_with_cart(ctx: &Ctx) -> Router {
+fn demo_with_cart(ctx: &CaseContext) -> Router {
     let manager =
         SessionManager::from_shared(ctx.store().clone(), Arc::new(SessionConfig::default()));
     examples::routes()
@@ -324,7 +324,7 @@ fn demo_with_cart(ctx: &Ctx) -> Router {
 
 /// Logging in as another user in the same browser starts from an empty session under a new
 /// key (Django's `login()` flushes): the next user sees nothing of the previous one's data.
-async fn demo_login_as_another_user_starts_afresh(ctx: Ctx) {
+async fn demo_login_as_another_user_starts_afresh(ctx: CaseContext) {
     let mut client = Client::new(demo_with_cart(&ctx));
     login_as(&mut client, 1, "ann").await;
     client.send("POST", "/cart", Some("ann's diary")).await;
@@ -349,7 +349,7 @@ async fn demo_login_as_another_user_starts_afresh(ctx: Ctx) {
 
 /// Logging in again as the same user, or after browsing anonymously, keeps the data under a
 /// new key (`cycle_key`), as in Django.
-async fn demo_login_again_keeps_the_data(ctx: Ctx) {
+async fn demo_login_again_keeps_the_data(ctx: CaseContext) {
     let mut client = Client::new(demo_with_cart(&ctx));
     client.send("GET", "/", None).await;
     client.send("POST", "/cart", Some("book")).await;
@@ -366,7 +366,7 @@ async fn demo_login_again_keeps_the_data(ctx: Ctx) {
 
 /// A POST without the page's CSRF token (missing, wrong, or another session's) is refused
 /// with a short 403 page and changes nothing.
-async fn demo_post_without_csrf_token_is_forbidden(ctx: Ctx) {
+async fn demo_post_without_csrf_token_is_forbidden(ctx: CaseContext) {
     let mut client = Client::new(demo(&ctx));
     login(&mut client).await;
     let key = client.key();
@@ -432,7 +432,7 @@ async fn demo_post_without_csrf_token_is_forbidden(ctx: Ctx) {
 
 /// `GET /logout` (a link, an image, a prefetch) does not log out: 405 with a page whose
 /// button logs out with a POST.
-async fn demo_logout_needs_post(ctx: Ctx) {
+async fn demo_logout_needs_post(ctx: CaseContext) {
     let mut client = Client::new(demo(&ctx));
     login(&mut client).await;
     let key = client.key();
@@ -473,7 +473,7 @@ async fn demo_logout_needs_post(ctx: Ctx) {
 
 /// Missing or invalid fields give a short HTML page with 400 saying what is wrong, never
 /// axum's plain-text deserialization error, and change nothing.
-async fn demo_bad_form_is_a_400_page(ctx: Ctx) {
+async fn demo_bad_form_is_a_400_page(ctx: CaseContext) {
     let mut client = Client::new(demo(&ctx));
     login(&mut client).await;
     let key = client.key();
@@ -631,7 +631,7 @@ macro_rules! demo_tests {
 }
 
 fn redis() -> RedisStore {
-    let url = services::url(Service::Redis).expect("checked by Caps::requires");
+    let url = services::url(Service::Redis).expect("checked by Capabilities::requires");
     let config = RedisConfig {
         prefix: session_testkit::unique_name("demo"),
         ..RedisConfig::default()
@@ -640,7 +640,7 @@ fn redis() -> RedisStore {
 }
 
 async fn postgres() -> PostgresStore {
-    let url = services::url(Service::Postgres).expect("checked by Caps::requires");
+    let url = services::url(Service::Postgres).expect("checked by Capabilities::requires");
     session_db::testing::postgres_store(&url, "demo")
         .await
         .expect("postgres")
@@ -659,22 +659,32 @@ async fn file() -> Guarded<FileStore, tempfile::TempDir> {
     Guarded::new(FileStore::new(dir.path()).expect("file store"), dir)
 }
 
-demo_tests!(memory, Caps::new(), || async { MemoryStore::new() });
-demo_tests!(sqlite, Caps::new(), sqlite);
-demo_tests!(file, Caps::new(), file);
-demo_tests!(postgres, Caps::new().requires(Service::Postgres), postgres);
-demo_tests!(mysql, Caps::new().requires(Service::MySql), || async {
-    let url = services::url(Service::MySql).expect("checked by Caps::requires");
-    session_db::testing::mysql_store(&url, "demo")
-        .await
-        .expect("mysql")
-});
-demo_tests!(redis, Caps::new().requires(Service::Redis), || async {
-    redis()
-});
+demo_tests!(memory, Capabilities::new(), || async { MemoryStore::new() });
+demo_tests!(sqlite, Capabilities::new(), sqlite);
+demo_tests!(file, Capabilities::new(), file);
+demo_tests!(
+    postgres,
+    Capabilities::new().requires(Service::Postgres),
+    postgres
+);
+demo_tests!(
+    mysql,
+    Capabilities::new().requires(Service::MySql),
+    || async {
+        let url = services::url(Service::MySql).expect("checked by Capabilities::requires");
+        session_db::testing::mysql_store(&url, "demo")
+            .await
+            .expect("mysql")
+    }
+);
+demo_tests!(
+    redis,
+    Capabilities::new().requires(Service::Redis),
+    || async { redis() }
+);
 demo_tests!(
     cached,
-    Caps::new()
+    Capabilities::new()
         .requires(Service::Redis)
         .requires(Service::Postgres),
     || async { CachedStore::new(redis(), postgres().await) }

@@ -14,10 +14,10 @@ use session_core::time::OffsetDateTime;
 use session_core::{MemoryStore, Record, RecordId, SessionKey, SessionStore, StoreError};
 use session_db::{PostgresStore, SqliteStore};
 use session_testkit::services::{self, Service};
-use session_testkit::{Caps, store_conformance};
+use session_testkit::{Capabilities, store_conformance};
 
 fn redis_cache() -> RedisStore {
-    let url = services::url(Service::Redis).expect("checked by Caps::requires");
+    let url = services::url(Service::Redis).expect("checked by Capabilities::requires");
     let config = RedisConfig {
         prefix: session_testkit::unique_name("cached"),
         ..RedisConfig::default()
@@ -26,7 +26,7 @@ fn redis_cache() -> RedisStore {
 }
 
 async fn postgres() -> PostgresStore {
-    let url = services::url(Service::Postgres).expect("checked by Caps::requires");
+    let url = services::url(Service::Postgres).expect("checked by Capabilities::requires");
     session_db::testing::postgres_store(&url, "cached")
         .await
         .expect("a test table")
@@ -46,12 +46,16 @@ async fn cached_memory_sqlite() -> CachedStore<MemoryStore, SqliteStore> {
     CachedStore::new(MemoryStore::new(), sqlite_memory().await)
 }
 
-const REDIS_POSTGRES: Caps = Caps::new()
+const REDIS_POSTGRES: Capabilities = Capabilities::new()
     .requires(Service::Redis)
     .requires(Service::Postgres);
 
 store_conformance!(cached_redis_postgres, REDIS_POSTGRES, cached_redis_postgres);
-store_conformance!(cached_memory_sqlite, Caps::new(), cached_memory_sqlite);
+store_conformance!(
+    cached_memory_sqlite,
+    Capabilities::new(),
+    cached_memory_sqlite
+);
 
 fn record() -> Record {
     Record::new(

@@ -3,7 +3,7 @@
 
 use session_cache::{RedisConfig, RedisStore};
 use session_testkit::services::{self, Service};
-use session_testkit::{Caps, store_conformance};
+use session_testkit::{Capabilities, store_conformance};
 
 fn config() -> RedisConfig {
     RedisConfig {
@@ -13,22 +13,24 @@ fn config() -> RedisConfig {
 }
 
 async fn redis_store() -> RedisStore {
-    let url = services::url(Service::Redis).expect("checked by Caps::requires");
+    let url = services::url(Service::Redis).expect("checked by Capabilities::requires");
     RedisStore::connect(&url, config()).expect("a Redis store")
 }
 
 async fn cluster_store() -> RedisStore {
-    let urls = services::url(Service::RedisCluster).expect("checked by Caps::requires");
+    let urls = services::url(Service::RedisCluster).expect("checked by Capabilities::requires");
     RedisStore::cluster(urls.split(','), config()).expect("a Redis Cluster store")
 }
 
 store_conformance!(
     redis,
-    Caps::new().self_expiring().requires(Service::Redis),
+    Capabilities::new().self_expiring().requires(Service::Redis),
     redis_store
 );
 store_conformance!(
     cluster,
-    Caps::new().self_expiring().requires(Service::RedisCluster),
+    Capabilities::new()
+        .self_expiring()
+        .requires(Service::RedisCluster),
     cluster_store
 );

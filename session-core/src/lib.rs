@@ -38,6 +38,9 @@ pub mod record;
 mod session;
 mod store;
 
+/// `#[async_trait]`, re-exported so a store author implements [`SessionStore`] with no extra
+/// dependency: `#[session_core::async_trait]`.
+pub use async_trait::async_trait;
 pub use cleanup::{CleanupHandle, spawn_cleanup};
 pub use config::{DEFAULT_MAX_PAYLOAD_BYTES, SessionConfig};
 pub use cookie::{self, SameSite};

@@ -8,14 +8,34 @@ use time::OffsetDateTime;
 use crate::{Record, RecordId, StoreError};
 
 /// Where session records live: the contract every engine (database, files, Redis, memory)
-/// implements, and that `session-testkit` checks.
+/// implements, and that `session-testkit`'s `store_conformance!` checks, rule by rule.
 ///
 /// Stores persist opaque [`Record`]s and know nothing of cookies, JSON or session semantics.
-/// "Live" means present with `expires_at > now`, where `now` is the application clock
-/// (`OffsetDateTime::now_utc()`), never a database server's clock. Every moment handed to a
-/// store is UTC in whole milliseconds, and a store gives back exactly what it was given.
+///
+/// - **Live** means present with `expires_at > now`, exactly: not a millisecond longer or
+///   shorter, where `now` is the application clock (`OffsetDateTime::now_utc()`), never a
+///   database server's clock. A record whose `expires_at` equals `now` is expired.
+/// - **Moments** handed to a store are UTC in whole milliseconds, from the past to the last
+///   millisecond of year 9999; a store gives back exactly what it was given.
+/// - **Payloads** come back byte for byte: no trimming, no line-ending or escape changes,
+///   every Unicode plane. A store must hold payloads up to at least the default session size
+///   limit ([`DEFAULT_MAX_PAYLOAD_BYTES`](crate::DEFAULT_MAX_PAYLOAD_BYTES), 1 MiB), and a
+///   reader never sees a torn payload: always one complete write.
+/// - **Ids** are whole keys: ids sharing long prefixes or suffixes are separate records, and
+///   an operation on one record touches no other.
+/// - **Atomicity**: `create` is atomic (of many concurrent creates of one id exactly one
+///   wins); `update` replaces payload and expiry together; `touch` writes the expiry alone and
+///   never rewrites the payload, so it cannot undo a concurrent `update`.
+/// - **Expired leftovers**: `create` replaces one; `update` and `touch` treat it as missing
+///   (`NotFound`) and may leave it for `clear_expired`; `load` may delete the expired record it
+///   found, and nothing else; `delete` removes it and reports `false`.
+/// - `touch` to a moment in the past is allowed and makes the record expired; `update` and
+///   `touch` with an unchanged expiry succeed.
 ///
 /// Concurrent updates of one record are last-writer-wins, as in Django.
+///
+/// A store implements the trait with [`async_trait`](crate::async_trait), re-exported here;
+/// `session-testkit`'s "Writing a store" guide has a complete one.
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// Returns the live record with this id. A missing or expired record is `Ok(None)`; the

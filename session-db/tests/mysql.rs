@@ -9,15 +9,15 @@ use session_core::{SessionKey, SessionStore, StoreError};
 use session_db::MySqlStore;
 use session_db::testing::{self, unique_table};
 use session_testkit::services::{self, Service};
-use session_testkit::{Caps, run_case, store_conformance};
+use session_testkit::{Capabilities, run_case, store_conformance};
 use sqlx::QueryBuilder;
 use sqlx::mysql::{MySql, MySqlPool, MySqlPoolOptions};
 
 const TAG: &str = "my";
-const CAPS: Caps = Caps::new().requires(Service::MySql);
+const CAPS: Capabilities = Capabilities::new().requires(Service::MySql);
 
 fn url() -> String {
-    services::url(Service::MySql).expect("checked by Caps::requires")
+    services::url(Service::MySql).expect("checked by Capabilities::requires")
 }
 
 async fn pool(connections: u32) -> MySqlPool {

@@ -9,13 +9,13 @@ use session_core::{SessionStore, StoreError};
 use session_db::PostgresStore;
 use session_db::testing::{self, unique_table};
 use session_testkit::services::{self, Service};
-use session_testkit::{Caps, run_case, store_conformance};
+use session_testkit::{Capabilities, run_case, store_conformance};
 use sqlx::postgres::PgPoolOptions;
 
 const TAG: &str = "pg";
 
 fn url() -> String {
-    services::url(Service::Postgres).expect("checked by Caps::requires")
+    services::url(Service::Postgres).expect("checked by Capabilities::requires")
 }
 
 async fn store_on(pool: PgPoolOptions) -> PostgresStore {
@@ -34,7 +34,7 @@ async fn postgres_store() -> PostgresStore {
         .expect("a test table")
 }
 
-const CAPS: Caps = Caps::new().requires(Service::Postgres);
+const CAPS: Capabilities = Capabilities::new().requires(Service::Postgres);
 
 store_conformance!(postgres, CAPS, postgres_store);
 

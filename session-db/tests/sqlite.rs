@@ -9,7 +9,7 @@ use session_core::time::{Duration, OffsetDateTime};
 use session_core::{SessionStore, StoreError};
 use session_db::SqliteStore;
 use session_db::testing::unique_table;
-use session_testkit::{Caps, Guarded, run_case, store_conformance};
+use session_testkit::{Capabilities, Guarded, run_case, store_conformance};
 use sqlx::sqlite::SqlitePoolOptions;
 
 async fn sqlite_file_store() -> Guarded<SqliteStore, tempfile::TempDir> {
@@ -26,8 +26,8 @@ async fn sqlite_memory_store() -> SqliteStore {
     store
 }
 
-store_conformance!(sqlite_file, Caps::new(), sqlite_file_store);
-store_conformance!(sqlite_memory, Caps::new(), sqlite_memory_store);
+store_conformance!(sqlite_file, Capabilities::new(), sqlite_file_store);
+store_conformance!(sqlite_memory, Capabilities::new(), sqlite_memory_store);
 
 /// Two instances (two pools, as two processes would) migrating one database file at once
 /// both succeed.
@@ -95,7 +95,7 @@ async fn sqlite_hostile_table_name_refused_before_sql() {
 fn sqlite_clear_expired_20000_rows() {
     run_case(
         "sqlite_clear_expired_20000_rows",
-        Caps::new(),
+        Capabilities::new(),
         sqlite_file_store,
         |ctx| async move {
             let _ = ctx;

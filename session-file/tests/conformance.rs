@@ -1,7 +1,7 @@
 //! `FileStore` through the conformance kit, each case in its own temporary directory.
 
 use session_file::FileStore;
-use session_testkit::{Caps, Guarded, store_conformance};
+use session_testkit::{Capabilities, Guarded, store_conformance};
 
 async fn temp_store() -> Guarded<FileStore, tempfile::TempDir> {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -9,4 +9,4 @@ async fn temp_store() -> Guarded<FileStore, tempfile::TempDir> {
     Guarded::new(store, dir)
 }
 
-store_conformance!(file, Caps::new(), temp_store);
+store_conformance!(file, Capabilities::new(), temp_store);

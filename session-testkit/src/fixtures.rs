@@ -1,9 +1,34 @@
-//! Shared test material: unique names for per-case isolation, and the benchmarks' session.
+//! Shared test material, public for store authors' own cases: fresh record ids, moments
+//! relative to now, codec-shaped payloads, unique names for per-case isolation, and the
+//! benchmarks' session.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Map, Value, json};
-use session_core::{Expiry, codec};
+use session_core::record::truncate_to_millis;
+use session_core::time::{Duration, OffsetDateTime};
+use session_core::{Expiry, RecordId, SessionKey, codec};
+
+/// A record id no other case uses.
+pub fn fresh_id() -> RecordId {
+    SessionKey::generate().record_id()
+}
+
+/// Now plus `ms` milliseconds (negative for the past), in whole milliseconds as core hands
+/// moments to stores.
+pub fn in_ms(ms: i64) -> OffsetDateTime {
+    truncate_to_millis(OffsetDateTime::now_utc() + Duration::milliseconds(ms))
+}
+
+/// A codec-shaped payload around the given JSON object text: `{"v":1,"data":<data>}`.
+pub fn envelope(data: &str) -> String {
+    format!(r#"{{"v":1,"data":{data}}}"#)
+}
+
+/// A small codec-shaped payload holding `marker`.
+pub fn payload_of(marker: &str) -> String {
+    envelope(&format!(r#"{{"marker":"{marker}"}}"#))
+}
 
 /// A name no other call of any run uses: `<tag>:<pid>:<nanos>:<n>:`, for per-case key
 /// prefixes on a shared server.

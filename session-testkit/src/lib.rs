@@ -1,25 +1,28 @@
-//! The conformance kit every session store runs, ours and third-party ones alike.
+//! The conformance kit every session store runs, ours and third-party ones alike. Start with
+//! the [guide](guide) ("Writing a store").
 //!
-//! [`store_conformance!`] expands to one plain `#[test]` per case, in a module named after
-//! its first argument (so every test name carries the engine's name). Each case runs on its
-//! own multi-thread tokio runtime under a timeout, against a fresh store from your factory:
+//! [`store_conformance!`] expands to one plain `#[test]` per rule of the store contract, in a
+//! module named after its first argument (so every test name carries the engine's name). Each
+//! case runs on a thread and multi-thread tokio runtime of its own under a timeout enforced
+//! from outside, against a fresh store from your factory:
 //!
 //! ```
 //! // tests/conformance.rs of a store crate
-//! use session_testkit::{Caps, store_conformance};
+//! use session_testkit::{Capabilities, store_conformance};
 //!
-//! store_conformance!(memory, Caps::new(), || async { session_core::MemoryStore::new() });
+//! store_conformance!(memory, Capabilities::new(), || async { session_core::MemoryStore::new() });
 //! # fn main() {}
 //! ```
 //!
 //! That yields `memory::store_create_live_duplicate_is_rejected`,
-//! `memory::session_flush_deletes_at_once` and the rest. The factory is called once per case
-//! and must return an isolated store (its own table, file, key prefix or directory), so cases
-//! may run in parallel against one server. Engines that need a server declare it in their
-//! [`Caps`] and find it through [`services`].
+//! `memory::store_boundary_load` and the rest. The factory is called once per case and must
+//! return an isolated store (its own table, file, key prefix or directory), so cases may run
+//! in parallel against one server. Engines that need a server declare it in their
+//! [`Capabilities`] and find it through [`services`]. [`session_conformance!`] (opt-in) adds
+//! the session and request-lifecycle cases, which test `session-core`'s own rules.
 //!
-//! Also here: [`CountingStore`], to assert how much I/O a request costs, and [`FaultyStore`],
-//! to make a store fail on demand.
+//! Also here: [`CountingStore`], to assert how much I/O a request costs, [`FaultyStore`], to
+//! make a store fail on demand, and [`fixtures`] for cases of your own.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -32,6 +35,7 @@ mod counting;
 mod faulty;
 pub mod fixtures;
 mod guarded;
+pub mod guide;
 pub mod services;
 
 pub use counting::{CountingStore, Counts};
@@ -42,7 +46,7 @@ pub use services::Service;
 
 /// What a store under test can do, and what it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Caps {
+pub struct Capabilities {
     /// The backend expires records by itself (Redis): `clear_expired` may return 0.
     pub self_expiring: bool,
     /// Servers the factory needs (up to four); without them the cases are skipped (or fail
@@ -52,13 +56,13 @@ pub struct Caps {
     pub timeout: Duration,
 }
 
-impl Default for Caps {
+impl Default for Capabilities {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Caps {
+impl Capabilities {
     /// A store that needs no server and expires nothing by itself; 30 s per case.
     pub const fn new() -> Self {
         Self {
@@ -88,7 +92,7 @@ impl Caps {
             }
             slot += 1;
         }
-        panic!("Caps::requires takes at most four services");
+        panic!("Capabilities::requires takes at most four services");
     }
 
     /// The services the factory needs.
@@ -105,14 +109,14 @@ impl Caps {
 
 /// What a case gets: the store under test and its capabilities.
 #[derive(Clone)]
-pub struct Ctx {
+pub struct CaseContext {
     store: Arc<dyn SessionStore>,
-    caps: Caps,
+    caps: Capabilities,
 }
 
-impl Ctx {
+impl CaseContext {
     /// Wraps a store for a case.
-    pub fn new(store: Arc<dyn SessionStore>, caps: Caps) -> Self {
+    pub fn new(store: Arc<dyn SessionStore>, caps: Capabilities) -> Self {
         Self { store, caps }
     }
 
@@ -122,7 +126,7 @@ impl Ctx {
     }
 
     /// The store's capabilities.
-    pub fn caps(&self) -> Caps {
+    pub fn caps(&self) -> Capabilities {
         self.caps
     }
 
@@ -147,34 +151,37 @@ impl Ctx {
     }
 
     /// The same store behind a [`CountingStore`], for cases that count I/O.
-    pub fn counting(&self) -> (Arc<CountingStore<Arc<dyn SessionStore>>>, Ctx) {
+    pub fn counting(&self) -> (Arc<CountingStore<Arc<dyn SessionStore>>>, CaseContext) {
         let counting = Arc::new(CountingStore::new(self.store.clone()));
-        let ctx = Ctx::new(counting.clone(), self.caps);
+        let ctx = CaseContext::new(counting.clone(), self.caps);
         (counting, ctx)
     }
 
     /// The same store behind a [`FaultyStore`], for cases that need failures.
-    pub fn faulty(&self) -> (Arc<FaultyStore<Arc<dyn SessionStore>>>, Ctx) {
+    pub fn faulty(&self) -> (Arc<FaultyStore<Arc<dyn SessionStore>>>, CaseContext) {
         let faulty = Arc::new(FaultyStore::new(self.store.clone()));
-        let ctx = Ctx::new(faulty.clone(), self.caps);
+        let ctx = CaseContext::new(faulty.clone(), self.caps);
         (faulty, ctx)
     }
 }
 
 /// Runs one case: skips it when a required service is missing, else builds a multi-thread
-/// runtime, makes a store with `factory` and runs `case` under the per-case timeout.
-/// [`store_conformance!`] calls this; call it directly for engine-specific cases.
+/// runtime on a thread of the case's own, makes a store with `factory` and runs `case` there.
+/// The timeout is enforced from the calling thread, so a store that blocks its thread (a
+/// `std::sync::Mutex` taken twice, a blocking call inside an `async fn`) fails the case within
+/// the timeout, naming it, and the other cases still run. [`store_conformance!`] calls this;
+/// call it directly for engine-specific cases.
 ///
 /// # Panics
 ///
 /// When the case fails or times out, or a required service is missing under
 /// `SESSION_TEST_REQUIRE=1`.
-pub fn run_case<F, FF, S, C, CF>(name: &str, caps: Caps, factory: F, case: C)
+pub fn run_case<F, FF, S, C, CF>(name: &str, caps: Capabilities, factory: F, case: C)
 where
-    F: FnOnce() -> FF,
+    F: FnOnce() -> FF + Send + 'static,
     FF: Future<Output = S>,
     S: SessionStore,
-    C: FnOnce(Ctx) -> CF,
+    C: FnOnce(CaseContext) -> CF + Send + 'static,
     CF: Future<Output = ()>,
 {
     // Every missing service is announced (or fails the case under SESSION_TEST_REQUIRE=1).
@@ -185,30 +192,48 @@ where
     if missing > 0 {
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime for the case");
-    let outcome = runtime.block_on(async {
-        tokio::time::timeout(caps.timeout, async {
-            let store = factory().await;
-            case(Ctx::new(Arc::new(store), caps)).await;
-        })
-        .await
-    });
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    assert!(
-        outcome.is_ok(),
-        "conformance case {name} did not finish within {:?}",
-        caps.timeout
-    );
+    let (done, outcome) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name(format!("{name} (case)"))
+        .spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime for the case");
+                runtime.block_on(async {
+                    let store = factory().await;
+                    case(CaseContext::new(Arc::new(store), caps)).await;
+                });
+                runtime.shutdown_timeout(Duration::from_secs(1));
+            }));
+            let _ = done.send(result);
+        });
+    if let Err(error) = spawned {
+        panic!("conformance case {name}: could not start its thread: {error}");
+    }
+    match outcome.recv_timeout(caps.timeout) {
+        Ok(Ok(())) => {}
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!(
+            "conformance case {name} did not finish within {:?}: the store hangs or blocks its \
+             thread (a lock held across an await, a blocking call in an async fn?)",
+            caps.timeout
+        ),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            panic!("conformance case {name} ended without a result")
+        }
+    }
 }
 
-/// Generates one `#[test]` per conformance case, in a module named `$name`.
+/// Generates one `#[test]` per store-contract case, in a module named `$name`: every rule of
+/// [`SessionStore`], plus the few end-to-end cases where a store's behaviour shows through a
+/// session (a concurrent logout during a save or a rotation, a corrupt payload, a failed
+/// load). This is what a store author runs.
 ///
-/// `store_conformance!(name, caps, factory)`: `caps` is a [`Caps`], `factory` a closure
-/// returning a future that yields a fresh, isolated store.
+/// `store_conformance!(name, capabilities, factory)`: `capabilities` is a [`Capabilities`],
+/// `factory` a closure returning a future that yields a fresh, isolated store.
 #[macro_export]
 macro_rules! store_conformance {
     ($name:ident, $caps:expr, $factory:expr $(,)?) => {
@@ -216,7 +241,23 @@ macro_rules! store_conformance {
             #[allow(unused_imports)]
             use super::*;
 
-            $crate::__for_each_case!($crate::__conformance_test; $caps, $factory);
+            $crate::__contract_cases!($crate::__conformance_test; $caps, $factory);
+        }
+    };
+}
+
+/// Opt-in: generates one `#[test]` per session and request-lifecycle case (Django's
+/// `SessionBase` and `SessionMiddleware` rules through [`Session`] and
+/// `SessionManager`), in a module named `$name`. These rules live in `session-core` and run
+/// there once on `MemoryStore`; run them on a store only to see the whole stack on it.
+#[macro_export]
+macro_rules! session_conformance {
+    ($name:ident, $caps:expr, $factory:expr $(,)?) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::__session_cases!($crate::__conformance_test; $caps, $factory);
         }
     };
 }
@@ -237,12 +278,12 @@ macro_rules! __conformance_test {
     };
 }
 
-/// Calls `$callback!(case; args…)` for every conformance case: the single list of cases.
+/// Calls `$callback!(case; args…)` for every store-contract case: the single list of them.
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __for_each_case {
+macro_rules! __contract_cases {
     ($callback:path; $($args:tt)*) => {
-        $crate::__for_each_case!(@list $callback; [$($args)*];
+        $crate::__each_case!(@list $callback; [$($args)*];
             store_load_missing_is_none,
             store_roundtrip_unicode,
             store_roundtrip_nul_escape,
@@ -268,6 +309,33 @@ macro_rules! __for_each_case {
             store_records_are_independent,
             store_concurrent_creates_all_load,
             store_concurrent_updates_never_mix,
+            store_boundary_load,
+            store_boundary_update,
+            store_boundary_touch,
+            store_boundary_delete,
+            store_boundary_clear_expired,
+            store_create_race_has_one_winner,
+            store_touch_never_undoes_a_concurrent_update,
+            store_payload_kept_byte_for_byte,
+            store_concurrent_readers_never_see_torn_payloads,
+            store_ids_sharing_prefixes_or_suffixes_stay_apart,
+            store_operations_touch_one_record_only,
+            store_far_future_expiries_roundtrip,
+            session_cycle_key_after_concurrent_flush_is_interrupted,
+            session_save_after_concurrent_delete_is_interrupted,
+            session_corrupt_payload_loads_empty,
+            session_failed_load_poisons,
+            lifecycle_concurrent_logout_is_interrupted,
+        );
+    };
+}
+
+/// Calls `$callback!(case; args…)` for every session and lifecycle case.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __session_cases {
+    ($callback:path; $($args:tt)*) => {
+        $crate::__each_case!(@list $callback; [$($args)*];
             session_new_flags,
             session_get_on_empty,
             session_loads_lazily,
@@ -293,7 +361,6 @@ macro_rules! __for_each_case {
             session_cycle_key_keeps_data,
             session_cycle_key_unloaded_session,
             session_cycle_key_new_session,
-            session_cycle_key_after_concurrent_flush_is_interrupted,
             session_flush_after_cycle_key_deletes_old_record,
             session_invalid_cookie_gets_fresh_key,
             session_unknown_key_not_adopted,
@@ -305,9 +372,6 @@ macro_rules! __for_each_case {
             session_expiry_survives_reload,
             session_expiry_default_resets,
             session_past_moment_is_empty_next_load,
-            session_save_after_concurrent_delete_is_interrupted,
-            session_corrupt_payload_loads_empty,
-            session_failed_load_poisons,
             session_test_cookie_helpers,
             session_payload_limit_is_enforced_at_save,
             lifecycle_cookie_attributes_from_config,
@@ -326,7 +390,6 @@ macro_rules! __for_each_case {
             lifecycle_fixed_moment_not_touched,
             lifecycle_stale_cookie_removed,
             lifecycle_unknown_key_no_create,
-            lifecycle_concurrent_logout_is_interrupted,
             lifecycle_store_failure_is_503,
             lifecycle_cycle_key_sends_new_key,
             lifecycle_explicit_save_sends_cookie,
@@ -337,6 +400,11 @@ macro_rules! __for_each_case {
             lifecycle_oversized_session_is_500_and_keeps_record,
         );
     };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __each_case {
     (@list $callback:path; $args:tt; $($case:ident),* $(,)?) => {
         $( $callback!($case; $args); )*
     };

@@ -11,7 +11,7 @@ use session_core::{
 };
 
 use super::in_ms;
-use crate::{CountingStore, Counts, Ctx, Faults};
+use crate::{CaseContext, CountingStore, Counts, Faults};
 
 /// A manager over the counted store.
 struct Harness {
@@ -20,7 +20,7 @@ struct Harness {
 }
 
 impl Harness {
-    fn new(ctx: &Ctx, config: SessionConfig) -> Self {
+    fn new(ctx: &CaseContext, config: SessionConfig) -> Self {
         let (counting, counted) = ctx.counting();
         let manager = SessionManager::from_shared(counted.store().clone(), Arc::new(config));
         Self { manager, counting }
@@ -92,7 +92,7 @@ fn assert_near(at: OffsetDateTime, seconds: i64) {
 }
 
 /// The cookie carries every attribute the configuration asks for.
-pub async fn lifecycle_cookie_attributes_from_config(ctx: Ctx) {
+pub async fn lifecycle_cookie_attributes_from_config(ctx: CaseContext) {
     let config = SessionConfig {
         cookie_name: "sid".into(),
         cookie_age: Duration::hours(1),
@@ -124,7 +124,7 @@ pub async fn lifecycle_cookie_attributes_from_config(ctx: Ctx) {
 }
 
 /// Django's defaults: `sessionid`, path `/`, HttpOnly, SameSite=Lax, two weeks, no Secure.
-pub async fn lifecycle_default_cookie_attributes(ctx: Ctx) {
+pub async fn lifecycle_default_cookie_attributes(ctx: CaseContext) {
     let h = Harness::new(&ctx, SessionConfig::default());
     let outcome = h
         .request(None, 200, |s| async move {
@@ -144,7 +144,7 @@ pub async fn lifecycle_default_cookie_attributes(ctx: Ctx) {
 }
 
 /// Browser-close expiry gives a cookie with neither `Max-Age` nor `Expires`.
-pub async fn lifecycle_browser_close_has_no_max_age(ctx: Ctx) {
+pub async fn lifecycle_browser_close_has_no_max_age(ctx: CaseContext) {
     let h = Harness::new(&ctx, SessionConfig::default());
     let outcome = h
         .request(None, 200, |s| async move {
@@ -174,7 +174,7 @@ pub async fn lifecycle_browser_close_has_no_max_age(ctx: Ctx) {
 }
 
 /// On 500 and 503 nothing is written and no cookie is set.
-pub async fn lifecycle_server_error_writes_nothing(ctx: Ctx) {
+pub async fn lifecycle_server_error_writes_nothing(ctx: CaseContext) {
     let h = Harness::new(&ctx, SessionConfig::default());
     for status in [500, 503] {
         let outcome = h
@@ -199,7 +199,7 @@ pub async fn lifecycle_server_error_writes_nothing(ctx: Ctx) {
 
 /// `flush` with the cookie present removes it (configured domain and path) and varies on
 /// Cookie, also when the handler fails with a 5xx.
-pub async fn lifecycle_flush_removes_cookie(ctx: Ctx) {
+pub async fn lifecycle_flush_removes_cookie(ctx: CaseContext) {
     let config = SessionConfig {
         cookie_domain: Some("example.org".into()),
         cookie_path: "/shop".into(),
@@ -225,7 +225,7 @@ pub async fn lifecycle_flush_removes_cookie(ctx: Ctx) {
 }
 
 /// `flush` of a session that came without a cookie sets no cookie but varies on Cookie.
-pub async fn lifecycle_flush_without_cookie(ctx: Ctx) {
+pub async fn lifecycle_flush_without_cookie(ctx: CaseContext) {
     let h = Harness::new(&ctx, SessionConfig::default());
     let outcome = h
         .request(None, 200, |s| async move {
@@ -239,7 +239,7 @@ pub async fn lifecycle_flush_without_cookie(ctx: Ctx) {
 }
 
 /// A session emptied by removing its last entry is updated empty, not deleted.
-pub async fn lifecycle_emptied_session_saved_empty(ctx: Ctx) {
+pub async fn lifecycle_emptied_session_saved_empty(ctx: CaseContext) {
     let h = Harness::new(&ctx, SessionConfig::default());
     let key = h.existing().await;
     let outcome = h
@@ -261,7 +261,7 @@ pub async fn lifecycle_emptied_session_saved_empty(ctx: Ctx) {
 }
 
 /// A handler that never touches the session costs no store I/O and gets no cookie.
-pub async fn lifecycle_untouched_session_no_io(ctx: Ctx) {
+pub async fn lifecycle_untouched_session_no_io(ctx: CaseContext) {
     let h = Harness::new(&ctx, SessionConfig::default());
     let key = h.existing().await;
     for cookie in [None, Some(&key)] {
@@ -273,7 +273,7 @@ pub async fn lifecycle_untouched_session_no_io(ctx: Ctx) {
 }
 
 /// A read-only request does exactly one `load` and varies on Cookie, with no cookie set.
-pub async fn lifecycle_read_only_one_load(ctx: Ctx) {
+pub async fn lifecycle_read_only_one_load(ctx: CaseContext) {
     let h = Harness::new(&ctx, SessionConfig::default());
     let key = h.existing().await;
     let outcome = h
@@ -294,7 +294,7 @@ pub async fn lifecycle_read_only_one_load(ctx: Ctx) {
 }
 
 /// A changed session costs one load and one update, and keeps its key.
-pub async fn lifecycle_changed_session_one_update(ctx: Ctx) {
+pub async fn lifecycle_changed_session_one_update(ctx: CaseContext) {
     let h = Harness::new(&ctx, SessionConfig::default());
     let key = h.existing().await;
     let outcome = h
@@ -314,7 +314,7 @@ pub async fn lifecycle_changed_session_one_update(ctx: Ctx) {
 }
 
 /// A new session that holds no data is never created, even when accessed or given an expiry.
-pub async fn lifecycle_new_empty_session_not_created(ctx: Ctx) {
+pub async fn lifecycle_new_empty_session_not_created(ctx: CaseContext) {
     let h = Harness::new(&ctx, SessionConfig::default());
     let outcome = h
         .request(None, 200, |s| async move {
@@ -338,7 +338,7 @@ pub async fn lifecycle_new_empty_session_not_created(ctx: Ctx) {
 
 /// `save_every_request` renews the cookie (with `Vary: Cookie`) and writes with `touch`, not
 /// `update`.
-pub async fn lifecycle_save_every_request_touches(ctx: Ctx) {
+pub async fn lifecycle_save_every_request_touches(ctx: CaseContext) {
     let config = SessionConfig {
         save_every_request: true,
         cookie_age: Duration::hours(2),
@@ -373,7 +373,7 @@ pub async fn lifecycle_save_every_request_touches(ctx: Ctx) {
 }
 
 /// With a touch threshold, a fresh session is not touched; a stale one is.
-pub async fn lifecycle_touch_threshold_skips_fresh(ctx: Ctx) {
+pub async fn lifecycle_touch_threshold_skips_fresh(ctx: CaseContext) {
     let config = SessionConfig {
         save_every_request: true,
         cookie_age: Duration::hours(1),
@@ -415,7 +415,7 @@ pub async fn lifecycle_touch_threshold_skips_fresh(ctx: Ctx) {
 }
 
 /// Under `save_every_request`, a fixed-moment expiry is never touched.
-pub async fn lifecycle_fixed_moment_not_touched(ctx: Ctx) {
+pub async fn lifecycle_fixed_moment_not_touched(ctx: CaseContext) {
     let config = SessionConfig {
         save_every_request: true,
         ..SessionConfig::default()
@@ -451,7 +451,7 @@ pub async fn lifecycle_fixed_moment_not_touched(ctx: Ctx) {
 
 /// Under `save_every_request`, a cookie whose record is gone is removed, and nothing is
 /// created.
-pub async fn lifecycle_stale_cookie_removed(ctx: Ctx) {
+pub async fn lifecycle_stale_cookie_removed(ctx: CaseContext) {
     let config = SessionConfig {
         save_every_request: true,
         ..SessionConfig::default()
@@ -466,7 +466,7 @@ pub async fn lifecycle_stale_cookie_removed(ctx: Ctx) {
 }
 
 /// An unknown (well-formed) key in the cookie is removed and causes no `create`.
-pub async fn lifecycle_unknown_key_no_create(ctx: Ctx) {
+pub async fn lifecycle_unknown_key_no_create(ctx: CaseContext) {
     let h = Harness::new(&ctx, SessionConfig::default());
     let planted = SessionKey::generate();
     let outcome = h
@@ -493,7 +493,7 @@ pub async fn lifecycle_unknown_key_no_create(ctx: Ctx) {
 
 /// A save after a concurrent logout answers 400 with a removal cookie, and the session stays
 /// deleted.
-pub async fn lifecycle_concurrent_logout_is_interrupted(ctx: Ctx) {
+pub async fn lifecycle_concurrent_logout_is_interrupted(ctx: CaseContext) {
     let h = Harness::new(&ctx, SessionConfig::default());
     let key = h.existing().await;
     let store = ctx.store().clone();
@@ -523,7 +523,7 @@ pub async fn lifecycle_concurrent_logout_is_interrupted(ctx: Ctx) {
 }
 
 /// A store that fails on write gives the 503 outcome, with no cookie.
-pub async fn lifecycle_store_failure_is_503(ctx: Ctx) {
+pub async fn lifecycle_store_failure_is_503(ctx: CaseContext) {
     let (faulty, ctx) = ctx.faulty();
     let manager = SessionManager::from_shared(ctx.store().clone(), Arc::default());
     faulty.set_faults(Faults::Writes);
@@ -536,7 +536,7 @@ pub async fn lifecycle_store_failure_is_503(ctx: Ctx) {
 }
 
 /// `cycle_key` at login sends the new key and the old record is gone.
-pub async fn lifecycle_cycle_key_sends_new_key(ctx: Ctx) {
+pub async fn lifecycle_cycle_key_sends_new_key(ctx: CaseContext) {
     let h = Harness::new(&ctx, SessionConfig::default());
     let key = h.existing().await;
     let outcome = h
@@ -562,7 +562,7 @@ pub async fn lifecycle_cycle_key_sends_new_key(ctx: Ctx) {
 }
 
 /// A handler's explicit `save` is not repeated, and the cookie is sent.
-pub async fn lifecycle_explicit_save_sends_cookie(ctx: Ctx) {
+pub async fn lifecycle_explicit_save_sends_cookie(ctx: CaseContext) {
     let h = Harness::new(&ctx, SessionConfig::default());
     let outcome = h
         .request(None, 200, |s| async move {
@@ -576,7 +576,7 @@ pub async fn lifecycle_explicit_save_sends_cookie(ctx: Ctx) {
 
 /// Every `Cookie` header is read (HTTP/2 splits them), other cookies are ignored, and a
 /// malformed session cookie counts as present (so it is removed).
-pub async fn lifecycle_reads_every_cookie_header(ctx: Ctx) {
+pub async fn lifecycle_reads_every_cookie_header(ctx: CaseContext) {
     let h = Harness::new(&ctx, SessionConfig::default());
     let key = h.existing().await;
     let second = format!("sessionid={}; lang=en", key.expose_secret());
@@ -603,7 +603,7 @@ pub async fn lifecycle_reads_every_cookie_header(ctx: Ctx) {
 
 /// Other cookies may hold any bytes: a non-ASCII or non-UTF-8 value in the same `Cookie`
 /// header (or another one) never hides the session cookie.
-pub async fn lifecycle_non_ascii_cookie_header_keeps_session(ctx: Ctx) {
+pub async fn lifecycle_non_ascii_cookie_header_keeps_session(ctx: CaseContext) {
     let h = Harness::new(&ctx, SessionConfig::default());
     let key = h.existing().await;
     let session_cookie = format!("sessionid={}", key.expose_secret());
@@ -633,7 +633,7 @@ pub async fn lifecycle_non_ascii_cookie_header_keeps_session(ctx: Ctx) {
 /// does, in either order: the first live candidate wins and no cookie is removed. Django
 /// lets the last value win; trying candidates means a cookie planted for a parent domain
 /// cannot log a user out.
-pub async fn lifecycle_unknown_key_never_shadows_live_one(ctx: Ctx) {
+pub async fn lifecycle_unknown_key_never_shadows_live_one(ctx: CaseContext) {
     let h = Harness::new(&ctx, SessionConfig::default());
     let live = h.existing().await;
     let unknown = SessionKey::generate();
@@ -673,7 +673,7 @@ pub async fn lifecycle_unknown_key_never_shadows_live_one(ctx: Ctx) {
 
 /// At most three candidate cookies are looked up; when none loads, the removal cookie goes
 /// out and nothing is created.
-pub async fn lifecycle_session_cookie_lookups_are_bounded(ctx: Ctx) {
+pub async fn lifecycle_session_cookie_lookups_are_bounded(ctx: CaseContext) {
     let h = Harness::new(&ctx, SessionConfig::default());
     let live = h.existing().await;
     let mut header: Vec<String> = (0..5)
@@ -700,7 +700,7 @@ pub async fn lifecycle_session_cookie_lookups_are_bounded(ctx: Ctx) {
 
 /// A session over `max_payload_bytes` is not saved: the lifecycle answers 500 (the error is
 /// logged), sets no cookie, and the stored record keeps its earlier data.
-pub async fn lifecycle_oversized_session_is_500_and_keeps_record(ctx: Ctx) {
+pub async fn lifecycle_oversized_session_is_500_and_keeps_record(ctx: CaseContext) {
     let config = SessionConfig {
         max_payload_bytes: Some(4096),
         ..SessionConfig::default()

@@ -9,13 +9,13 @@ use session_core::{
 };
 
 use super::in_ms;
-use crate::{Ctx, Faults};
+use crate::{CaseContext, Faults};
 
 /// Two weeks, Django's `SESSION_COOKIE_AGE`.
 const DEFAULT_AGE: i64 = 1_209_600;
 
 /// Saves `entries` in a new session and returns its key.
-async fn saved_session(ctx: &Ctx, entries: &[(&str, Value)]) -> SessionKey {
+async fn saved_session(ctx: &CaseContext, entries: &[(&str, Value)]) -> SessionKey {
     let session = ctx.session();
     for (name, value) in entries {
         session.insert(name, value).await.expect("insert");
@@ -35,7 +35,7 @@ fn assert_near(at: OffsetDateTime, seconds: i64) {
 }
 
 /// Whether the store holds a live record for `key`.
-async fn is_stored(ctx: &Ctx, key: &SessionKey) -> bool {
+async fn is_stored(ctx: &CaseContext, key: &SessionKey) -> bool {
     ctx.store()
         .load(&key.record_id())
         .await
@@ -44,7 +44,7 @@ async fn is_stored(ctx: &Ctx, key: &SessionKey) -> bool {
 }
 
 /// A new session is neither accessed nor modified, has no key and is void.
-pub async fn session_new_flags(ctx: Ctx) {
+pub async fn session_new_flags(ctx: CaseContext) {
     let session = ctx.session();
     assert!(!session.is_accessed());
     assert!(!session.is_modified());
@@ -54,7 +54,7 @@ pub async fn session_new_flags(ctx: Ctx) {
 }
 
 /// `get` on an empty session is `None`, marks it accessed but not modified.
-pub async fn session_get_on_empty(ctx: Ctx) {
+pub async fn session_get_on_empty(ctx: CaseContext) {
     let session = ctx.session();
     assert_eq!(session.get::<i64>("user_id").await.expect("get"), None);
     assert!(session.is_accessed());
@@ -63,7 +63,7 @@ pub async fn session_get_on_empty(ctx: Ctx) {
 }
 
 /// Nothing touches the store until the first data access; then exactly one load.
-pub async fn session_loads_lazily(ctx: Ctx) {
+pub async fn session_loads_lazily(ctx: CaseContext) {
     let key = saved_session(&ctx, &[("user_id", json!(7))]).await;
     let (counting, ctx) = ctx.counting();
     let session = ctx.resume(&key);
@@ -85,7 +85,7 @@ pub async fn session_loads_lazily(ctx: Ctx) {
 }
 
 /// `insert` marks the session accessed and modified; the value reads back.
-pub async fn session_insert_sets_flags(ctx: Ctx) {
+pub async fn session_insert_sets_flags(ctx: CaseContext) {
     let session = ctx.session();
     session.insert("user_id", 123).await.expect("insert");
     assert!(session.is_accessed());
@@ -95,7 +95,7 @@ pub async fn session_insert_sets_flags(ctx: Ctx) {
 }
 
 /// Writing a value equal to the stored one does not mark the session modified.
-pub async fn session_insert_equal_value_not_modified(ctx: Ctx) {
+pub async fn session_insert_equal_value_not_modified(ctx: CaseContext) {
     let key = saved_session(&ctx, &[("username", json!("john_doe"))]).await;
     let session = ctx.resume(&key);
     session
@@ -114,7 +114,7 @@ pub async fn session_insert_equal_value_not_modified(ctx: Ctx) {
 }
 
 /// A stored value that does not deserialize into the asked type is an error, not a panic.
-pub async fn session_get_wrong_type_is_error(ctx: Ctx) {
+pub async fn session_get_wrong_type_is_error(ctx: CaseContext) {
     let session = ctx.session();
     session
         .insert("user_id", "not a number")
@@ -136,7 +136,7 @@ pub async fn session_get_wrong_type_is_error(ctx: Ctx) {
 }
 
 /// Structured values survive a save and a reload.
-pub async fn session_typed_values_roundtrip(ctx: Ctx) {
+pub async fn session_typed_values_roundtrip(ctx: CaseContext) {
     let cart: BTreeMap<String, Vec<u32>> =
         BTreeMap::from([("apples".into(), vec![1, 2, 3]), ("pears".into(), vec![])]);
     let session = ctx.session();
@@ -165,7 +165,7 @@ pub async fn session_typed_values_roundtrip(ctx: Ctx) {
 }
 
 /// `remove` of a present entry marks modified; of a missing one, it does not.
-pub async fn session_remove_flags(ctx: Ctx) {
+pub async fn session_remove_flags(ctx: CaseContext) {
     let key = saved_session(&ctx, &[("a", json!(1))]).await;
     let session = ctx.resume(&key);
     assert_eq!(session.remove("missing").await.expect("remove"), None);
@@ -176,7 +176,7 @@ pub async fn session_remove_flags(ctx: Ctx) {
 }
 
 /// `pop` returns the value, removes it and marks modified.
-pub async fn session_pop_flags(ctx: Ctx) {
+pub async fn session_pop_flags(ctx: CaseContext) {
     let key = saved_session(&ctx, &[("a", json!("x"))]).await;
     let session = ctx.resume(&key);
     assert_eq!(
@@ -188,7 +188,7 @@ pub async fn session_pop_flags(ctx: Ctx) {
 }
 
 /// `pop` of a missing key (falling back to a default) does not mark the session modified.
-pub async fn session_pop_missing_not_modified(ctx: Ctx) {
+pub async fn session_pop_missing_not_modified(ctx: CaseContext) {
     let key = saved_session(&ctx, &[("a", json!(1))]).await;
     let session = ctx.resume(&key);
     let value = session
@@ -202,7 +202,7 @@ pub async fn session_pop_missing_not_modified(ctx: Ctx) {
 }
 
 /// `pop` into the wrong type is an error and the value stays.
-pub async fn session_pop_wrong_type_keeps_value(ctx: Ctx) {
+pub async fn session_pop_wrong_type_keeps_value(ctx: CaseContext) {
     let session = ctx.session();
     session.insert("a", "text").await.expect("insert");
     assert!(session.pop::<i64>("a").await.is_err());
@@ -213,7 +213,7 @@ pub async fn session_pop_wrong_type_keeps_value(ctx: Ctx) {
 }
 
 /// `set_default` inserts only when absent; only an insertion marks modified.
-pub async fn session_set_default(ctx: Ctx) {
+pub async fn session_set_default(ctx: CaseContext) {
     let key = saved_session(&ctx, &[("present", json!(1))]).await;
     let session = ctx.resume(&key);
     assert_eq!(
@@ -233,7 +233,7 @@ pub async fn session_set_default(ctx: Ctx) {
 }
 
 /// `update` sets several entries and marks modified.
-pub async fn session_update_many(ctx: Ctx) {
+pub async fn session_update_many(ctx: CaseContext) {
     let session = ctx.session();
     session
         .update([("user_id", json!(123)), ("username", json!("john_doe"))])
@@ -252,7 +252,7 @@ pub async fn session_update_many(ctx: Ctx) {
 }
 
 /// `contains_key`, `keys`, `values`, `entries`, `len` and `is_empty` read without modifying.
-pub async fn session_inspection(ctx: Ctx) {
+pub async fn session_inspection(ctx: CaseContext) {
     let key = saved_session(&ctx, &[("a", json!(1)), ("b", json!("two"))]).await;
     let session = ctx.resume(&key);
     assert!(session.contains_key("a").await.expect("contains"));
@@ -276,7 +276,7 @@ pub async fn session_inspection(ctx: Ctx) {
 }
 
 /// `clear` empties the session and marks modified; clearing an empty one changes nothing.
-pub async fn session_clear_flags(ctx: Ctx) {
+pub async fn session_clear_flags(ctx: CaseContext) {
     let session = ctx.session();
     session.clear().await.expect("clear");
     assert!(session.is_accessed() && !session.is_modified());
@@ -289,7 +289,7 @@ pub async fn session_clear_flags(ctx: Ctx) {
 }
 
 /// A new session's `save` creates its record under a fresh key.
-pub async fn session_save_new_persists(ctx: Ctx) {
+pub async fn session_save_new_persists(ctx: CaseContext) {
     let session = ctx.session();
     session.insert("user_id", 123).await.expect("insert");
     session.save().await.expect("save");
@@ -300,7 +300,7 @@ pub async fn session_save_new_persists(ctx: Ctx) {
 }
 
 /// Saving a new, empty session creates its record, as in Django.
-pub async fn session_save_new_empty_creates_record(ctx: Ctx) {
+pub async fn session_save_new_empty_creates_record(ctx: CaseContext) {
     let session = ctx.session();
     session.save().await.expect("save");
     let key = session.key().expect("key");
@@ -309,7 +309,7 @@ pub async fn session_save_new_empty_creates_record(ctx: Ctx) {
 }
 
 /// `save` keeps the in-memory data.
-pub async fn session_save_keeps_in_memory_data(ctx: Ctx) {
+pub async fn session_save_keeps_in_memory_data(ctx: CaseContext) {
     let session = ctx.session();
     session.insert("a", 1).await.expect("insert");
     session.save().await.expect("save");
@@ -321,7 +321,7 @@ pub async fn session_save_keeps_in_memory_data(ctx: Ctx) {
 }
 
 /// Changes saved in one request are what the next request sees, under the same key.
-pub async fn session_changes_reach_the_next_request(ctx: Ctx) {
+pub async fn session_changes_reach_the_next_request(ctx: CaseContext) {
     let key = saved_session(&ctx, &[("visits", json!(1))]).await;
     let second = ctx.resume(&key);
     let visits = second.get::<i64>("visits").await.expect("get").unwrap_or(0);
@@ -333,7 +333,7 @@ pub async fn session_changes_reach_the_next_request(ctx: Ctx) {
 }
 
 /// A session emptied by removing its last entry is saved empty, not deleted.
-pub async fn session_emptied_session_saves_empty(ctx: Ctx) {
+pub async fn session_emptied_session_saves_empty(ctx: CaseContext) {
     let key = saved_session(&ctx, &[("only", json!(1))]).await;
     let session = ctx.resume(&key);
     session.remove("only").await.expect("remove");
@@ -343,7 +343,7 @@ pub async fn session_emptied_session_saves_empty(ctx: Ctx) {
 }
 
 /// `flush` deletes the record at once, clears the data and drops the key.
-pub async fn session_flush_deletes_at_once(ctx: Ctx) {
+pub async fn session_flush_deletes_at_once(ctx: CaseContext) {
     let key = saved_session(&ctx, &[("user_id", json!(1))]).await;
     let session = ctx.resume(&key);
     assert_eq!(session.get::<i64>("user_id").await.expect("get"), Some(1));
@@ -359,7 +359,7 @@ pub async fn session_flush_deletes_at_once(ctx: Ctx) {
 }
 
 /// `flush` of a session never loaded still deletes its record.
-pub async fn session_flush_unloaded_session(ctx: Ctx) {
+pub async fn session_flush_unloaded_session(ctx: CaseContext) {
     let key = saved_session(&ctx, &[("user_id", json!(1))]).await;
     let session = ctx.resume(&key);
     session.flush().await.expect("flush");
@@ -368,7 +368,7 @@ pub async fn session_flush_unloaded_session(ctx: Ctx) {
 }
 
 /// `cycle_key` keeps the data under a new key; the old record is gone after the save.
-pub async fn session_cycle_key_keeps_data(ctx: Ctx) {
+pub async fn session_cycle_key_keeps_data(ctx: CaseContext) {
     let key = saved_session(&ctx, &[("cart", json!([1, 2]))]).await;
     let session = ctx.resume(&key);
     assert!(session.get_value("cart").await.expect("get").is_some());
@@ -387,7 +387,7 @@ pub async fn session_cycle_key_keeps_data(ctx: Ctx) {
 }
 
 /// `cycle_key` on a session not loaded yet loads it first and keeps its data.
-pub async fn session_cycle_key_unloaded_session(ctx: Ctx) {
+pub async fn session_cycle_key_unloaded_session(ctx: CaseContext) {
     let key = saved_session(&ctx, &[("cart", json!("full"))]).await;
     let session = ctx.resume(&key);
     session.cycle_key().await.expect("cycle_key");
@@ -403,7 +403,7 @@ pub async fn session_cycle_key_unloaded_session(ctx: Ctx) {
 }
 
 /// `cycle_key` on a brand-new session simply creates it at save.
-pub async fn session_cycle_key_new_session(ctx: Ctx) {
+pub async fn session_cycle_key_new_session(ctx: CaseContext) {
     let session = ctx.session();
     session.insert("a", 1).await.expect("insert");
     session.cycle_key().await.expect("cycle_key");
@@ -416,7 +416,7 @@ pub async fn session_cycle_key_new_session(ctx: Ctx) {
 }
 
 /// A login (`cycle_key`) racing a logout (`flush`) never revives the session.
-pub async fn session_cycle_key_after_concurrent_flush_is_interrupted(ctx: Ctx) {
+pub async fn session_cycle_key_after_concurrent_flush_is_interrupted(ctx: CaseContext) {
     let key = saved_session(&ctx, &[("user_id", json!(1))]).await;
     let login = ctx.resume(&key);
     login.cycle_key().await.expect("cycle_key");
@@ -440,7 +440,7 @@ pub async fn session_cycle_key_after_concurrent_flush_is_interrupted(ctx: Ctx) {
 }
 
 /// `flush` after `cycle_key` (before any save) deletes the old record.
-pub async fn session_flush_after_cycle_key_deletes_old_record(ctx: Ctx) {
+pub async fn session_flush_after_cycle_key_deletes_old_record(ctx: CaseContext) {
     let key = saved_session(&ctx, &[("user_id", json!(1))]).await;
     let session = ctx.resume(&key);
     session.cycle_key().await.expect("cycle_key");
@@ -450,7 +450,7 @@ pub async fn session_flush_after_cycle_key_deletes_old_record(ctx: Ctx) {
 }
 
 /// A cookie that is not a valid key gives a new session, which gets a fresh key on save.
-pub async fn session_invalid_cookie_gets_fresh_key(ctx: Ctx) {
+pub async fn session_invalid_cookie_gets_fresh_key(ctx: CaseContext) {
     let config = std::sync::Arc::new(SessionConfig::default());
     for bad in [
         "",
@@ -471,7 +471,7 @@ pub async fn session_invalid_cookie_gets_fresh_key(ctx: Ctx) {
 }
 
 /// A well-formed key the store does not know is dropped, never adopted, and creates no record.
-pub async fn session_unknown_key_not_adopted(ctx: Ctx) {
+pub async fn session_unknown_key_not_adopted(ctx: CaseContext) {
     let planted = SessionKey::generate();
     let session = ctx.resume(&planted);
     assert!(session.is_empty().await.expect("is_empty"));
@@ -488,7 +488,7 @@ pub async fn session_unknown_key_not_adopted(ctx: Ctx) {
 }
 
 /// By default the expiry age is `cookie_age` and the record expires that far ahead.
-pub async fn session_default_expiry_age_is_cookie_age(ctx: Ctx) {
+pub async fn session_default_expiry_age_is_cookie_age(ctx: CaseContext) {
     let session = ctx.session();
     assert_eq!(session.expiry_age().await.expect("age"), DEFAULT_AGE);
     assert_near(session.expiry_date().await.expect("date"), DEFAULT_AGE);
@@ -509,7 +509,7 @@ pub async fn session_default_expiry_age_is_cookie_age(ctx: Ctx) {
     assert_near(record.expires_at(), 3600);
 }
 
-async fn stored_record(ctx: &Ctx, session: &Session) -> Record {
+async fn stored_record(ctx: &CaseContext, session: &Session) -> Record {
     let key = session.key().expect("key");
     ctx.store()
         .load(&key.record_id())
@@ -519,7 +519,7 @@ async fn stored_record(ctx: &Ctx, session: &Session) -> Record {
 }
 
 /// An inactivity expiry gives its age, a date that far ahead, and the record's expiry.
-pub async fn session_inactivity_expiry(ctx: Ctx) {
+pub async fn session_inactivity_expiry(ctx: CaseContext) {
     let session = ctx.session();
     session
         .set_expiry(Expiry::Inactivity(Duration::minutes(10)))
@@ -539,7 +539,7 @@ pub async fn session_inactivity_expiry(ctx: Ctx) {
 }
 
 /// A fixed moment gives the floored seconds until then, and that exact date.
-pub async fn session_moment_expiry(ctx: Ctx) {
+pub async fn session_moment_expiry(ctx: CaseContext) {
     let at = in_ms(3_600_500);
     let session = ctx.session();
     session
@@ -561,7 +561,7 @@ pub async fn session_moment_expiry(ctx: Ctx) {
 }
 
 /// Browser-close expiry: a session cookie, but the record still lives `cookie_age`.
-pub async fn session_browser_close_expiry(ctx: Ctx) {
+pub async fn session_browser_close_expiry(ctx: CaseContext) {
     let session = ctx.session();
     session
         .set_expiry(Expiry::BrowserClose)
@@ -582,7 +582,7 @@ pub async fn session_browser_close_expiry(ctx: Ctx) {
 }
 
 /// `expire_at_browser_close` in the config applies to `Default` sessions only.
-pub async fn session_browser_close_from_config(ctx: Ctx) {
+pub async fn session_browser_close_from_config(ctx: CaseContext) {
     let config = SessionConfig {
         expire_at_browser_close: true,
         ..SessionConfig::default()
@@ -607,7 +607,7 @@ pub async fn session_browser_close_from_config(ctx: Ctx) {
 }
 
 /// The expiry setting travels in the payload and is in force on the next request.
-pub async fn session_expiry_survives_reload(ctx: Ctx) {
+pub async fn session_expiry_survives_reload(ctx: CaseContext) {
     let cases = [
         Expiry::Inactivity(Duration::minutes(5)),
         Expiry::At(in_ms(7_200_000)),
@@ -631,7 +631,7 @@ pub async fn session_expiry_survives_reload(ctx: Ctx) {
 }
 
 /// `set_expiry(Expiry::Default)` returns to the configuration, also after a reload.
-pub async fn session_expiry_default_resets(ctx: Ctx) {
+pub async fn session_expiry_default_resets(ctx: CaseContext) {
     let session = ctx.session();
     session
         .set_expiry(Expiry::Inactivity(Duration::seconds(30)))
@@ -651,7 +651,7 @@ pub async fn session_expiry_default_resets(ctx: Ctx) {
 
 /// A session saved with a moment 10 s in the past has a negative age and is empty on the
 /// next load.
-pub async fn session_past_moment_is_empty_next_load(ctx: Ctx) {
+pub async fn session_past_moment_is_empty_next_load(ctx: CaseContext) {
     let session = ctx.session();
     session.insert("user_id", 1).await.expect("insert");
     session
@@ -667,7 +667,7 @@ pub async fn session_past_moment_is_empty_next_load(ctx: Ctx) {
 }
 
 /// A save after a concurrent logout fails as interrupted and does not bring the record back.
-pub async fn session_save_after_concurrent_delete_is_interrupted(ctx: Ctx) {
+pub async fn session_save_after_concurrent_delete_is_interrupted(ctx: CaseContext) {
     let key = saved_session(&ctx, &[("user_id", json!(1))]).await;
     let slow = ctx.resume(&key);
     assert_eq!(slow.get::<i64>("user_id").await.expect("get"), Some(1));
@@ -686,7 +686,7 @@ pub async fn session_save_after_concurrent_delete_is_interrupted(ctx: Ctx) {
 }
 
 /// A payload that does not decode loads as an empty session, and its key is not reused.
-pub async fn session_corrupt_payload_loads_empty(ctx: Ctx) {
+pub async fn session_corrupt_payload_loads_empty(ctx: CaseContext) {
     for garbage in [
         "not json",
         r#"{"v":99,"data":{}}"#,
@@ -706,7 +706,7 @@ pub async fn session_corrupt_payload_loads_empty(ctx: Ctx) {
 }
 
 /// A load that fails (store down) poisons the session: reads fail and nothing is written.
-pub async fn session_failed_load_poisons(ctx: Ctx) {
+pub async fn session_failed_load_poisons(ctx: CaseContext) {
     let key = saved_session(&ctx, &[("user_id", json!(1))]).await;
     let (faulty, ctx) = ctx.faulty();
     faulty.set_faults(Faults::Reads);
@@ -730,7 +730,7 @@ pub async fn session_failed_load_poisons(ctx: Ctx) {
 }
 
 /// Django's test-cookie helpers.
-pub async fn session_test_cookie_helpers(ctx: Ctx) {
+pub async fn session_test_cookie_helpers(ctx: CaseContext) {
     let session = ctx.session();
     assert!(!session.test_cookie_worked().await.expect("worked"));
     session.set_test_cookie().await.expect("set");
@@ -745,7 +745,7 @@ pub async fn session_test_cookie_helpers(ctx: Ctx) {
 /// A session whose encoded data fills the size limit exactly saves and reloads; one byte
 /// more fails with `SessionError::TooLarge` naming both sizes, and the stored record keeps
 /// its earlier data.
-pub async fn session_payload_limit_is_enforced_at_save(ctx: Ctx) {
+pub async fn session_payload_limit_is_enforced_at_save(ctx: CaseContext) {
     let key = saved_session(&ctx, &[("user_id", json!(42))]).await;
     let session = ctx.resume(&key);
     session.insert("blob", "").await.expect("insert");

@@ -7,13 +7,13 @@ use session_core::time::{Duration, OffsetDateTime};
 use session_core::{Record, RecordId, StoreError};
 
 use super::{envelope, fresh_id, in_ms, payload_of};
-use crate::Ctx;
+use crate::CaseContext;
 
 fn record(id: &RecordId, payload: &str, expires_in_ms: i64) -> Record {
     Record::new(id.clone(), payload, in_ms(expires_in_ms))
 }
 
-async fn roundtrip(ctx: &Ctx, payload: String) {
+async fn roundtrip(ctx: &CaseContext, payload: String) {
     let id = fresh_id();
     let written = record(&id, &payload, 3_600_000);
     ctx.store().create(&written).await.expect("create");
@@ -26,12 +26,12 @@ async fn roundtrip(ctx: &Ctx, payload: String) {
 }
 
 /// Loading an id that was never stored gives `None`.
-pub async fn store_load_missing_is_none(ctx: Ctx) {
+pub async fn store_load_missing_is_none(ctx: CaseContext) {
     assert_eq!(ctx.store().load(&fresh_id()).await.expect("load"), None);
 }
 
 /// Unicode in the payload round-trips.
-pub async fn store_roundtrip_unicode(ctx: Ctx) {
+pub async fn store_roundtrip_unicode(ctx: CaseContext) {
     roundtrip(
         &ctx,
         envelope(r#"{"name":"Zoë Ångström","city":"東京","mood":"🎉","rtl":"שלום"}"#),
@@ -40,7 +40,7 @@ pub async fn store_roundtrip_unicode(ctx: Ctx) {
 }
 
 /// A JSON `\u0000` escape round-trips untouched.
-pub async fn store_roundtrip_nul_escape(ctx: Ctx) {
+pub async fn store_roundtrip_nul_escape(ctx: CaseContext) {
     roundtrip(
         &ctx,
         envelope(r#"{"nul":"a\u0000b","quote":"\"","backslash":"\\"}"#),
@@ -49,7 +49,7 @@ pub async fn store_roundtrip_nul_escape(ctx: Ctx) {
 }
 
 /// A 100 KiB payload round-trips.
-pub async fn store_roundtrip_100_kib(ctx: Ctx) {
+pub async fn store_roundtrip_100_kib(ctx: CaseContext) {
     let big = "x".repeat(100 * 1024);
     roundtrip(&ctx, envelope(&format!(r#"{{"big":"{big}"}}"#))).await;
 }
@@ -57,7 +57,7 @@ pub async fn store_roundtrip_100_kib(ctx: Ctx) {
 /// A payload of exactly the default session size limit (1 MiB, multi-byte characters
 /// included) round-trips byte for byte, and so does it after an `update`: a store must hold
 /// whatever `SessionConfig::max_payload_bytes` lets through.
-pub async fn store_roundtrip_at_size_limit(ctx: Ctx) {
+pub async fn store_roundtrip_at_size_limit(ctx: CaseContext) {
     let limit = session_core::DEFAULT_MAX_PAYLOAD_BYTES;
     let frame = envelope(r#"{"big":""}"#).len();
     let mut big = String::from("é€😀");
@@ -83,12 +83,12 @@ pub async fn store_roundtrip_at_size_limit(ctx: Ctx) {
 }
 
 /// An empty payload object round-trips.
-pub async fn store_roundtrip_empty_object(ctx: Ctx) {
+pub async fn store_roundtrip_empty_object(ctx: CaseContext) {
     roundtrip(&ctx, String::from("{}")).await;
 }
 
 /// `create` of a live id is `DuplicateId` and leaves the first record untouched.
-pub async fn store_create_live_duplicate_is_rejected(ctx: Ctx) {
+pub async fn store_create_live_duplicate_is_rejected(ctx: CaseContext) {
     let id = fresh_id();
     let first = record(&id, &payload_of("first"), 3_600_000);
     ctx.store().create(&first).await.expect("create");
@@ -102,7 +102,7 @@ pub async fn store_create_live_duplicate_is_rejected(ctx: Ctx) {
 }
 
 /// `create` over an expired leftover with the same id succeeds and replaces it.
-pub async fn store_create_replaces_expired_leftover(ctx: Ctx) {
+pub async fn store_create_replaces_expired_leftover(ctx: CaseContext) {
     let id = fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("old"), -60_000))
@@ -117,7 +117,7 @@ pub async fn store_create_replaces_expired_leftover(ctx: Ctx) {
 }
 
 /// `update` of a live record replaces payload and expiry.
-pub async fn store_update_live_record(ctx: Ctx) {
+pub async fn store_update_live_record(ctx: CaseContext) {
     let id = fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("before"), 3_600_000))
@@ -128,7 +128,7 @@ pub async fn store_update_live_record(ctx: Ctx) {
     assert_eq!(ctx.store().load(&id).await.expect("load"), Some(after));
 }
 
-async fn assert_update_not_found(ctx: &Ctx, id: &RecordId) {
+async fn assert_update_not_found(ctx: &CaseContext, id: &RecordId) {
     let outcome = ctx
         .store()
         .update(&record(id, &payload_of("revived"), 3_600_000))
@@ -145,12 +145,12 @@ async fn assert_update_not_found(ctx: &Ctx, id: &RecordId) {
 }
 
 /// `update` of an id never stored is `NotFound` and creates nothing.
-pub async fn store_update_missing_is_not_found(ctx: Ctx) {
+pub async fn store_update_missing_is_not_found(ctx: CaseContext) {
     assert_update_not_found(&ctx, &fresh_id()).await;
 }
 
 /// `update` after `delete` is `NotFound`: a logout stays a logout.
-pub async fn store_update_deleted_is_not_found(ctx: Ctx) {
+pub async fn store_update_deleted_is_not_found(ctx: CaseContext) {
     let id = fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("x"), 3_600_000))
@@ -161,7 +161,7 @@ pub async fn store_update_deleted_is_not_found(ctx: Ctx) {
 }
 
 /// `update` of an expired record is `NotFound` and does not revive it.
-pub async fn store_update_expired_is_not_found(ctx: Ctx) {
+pub async fn store_update_expired_is_not_found(ctx: CaseContext) {
     let id = fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("x"), -1_000))
@@ -171,7 +171,7 @@ pub async fn store_update_expired_is_not_found(ctx: Ctx) {
 }
 
 /// `update` with the payload and expiry unchanged succeeds (no "zero rows changed" error).
-pub async fn store_update_unchanged_payload(ctx: Ctx) {
+pub async fn store_update_unchanged_payload(ctx: CaseContext) {
     let id = fresh_id();
     let same = record(&id, &payload_of("same"), 3_600_000);
     ctx.store().create(&same).await.expect("create");
@@ -184,7 +184,7 @@ pub async fn store_update_unchanged_payload(ctx: Ctx) {
 }
 
 /// A record whose expiry has passed loads as `None`.
-pub async fn store_load_expired_is_none(ctx: Ctx) {
+pub async fn store_load_expired_is_none(ctx: CaseContext) {
     let id = fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("x"), -10_000))
@@ -194,7 +194,7 @@ pub async fn store_load_expired_is_none(ctx: Ctx) {
 }
 
 /// A record one second from expiry is live, and gone once that second has passed.
-pub async fn store_record_expires_after_deadline(ctx: Ctx) {
+pub async fn store_record_expires_after_deadline(ctx: CaseContext) {
     let id = fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("x"), 1_000))
@@ -206,7 +206,7 @@ pub async fn store_record_expires_after_deadline(ctx: Ctx) {
 }
 
 /// `delete` reports whether a live record existed, and is idempotent.
-pub async fn store_delete_reports_live_and_is_idempotent(ctx: Ctx) {
+pub async fn store_delete_reports_live_and_is_idempotent(ctx: CaseContext) {
     let id = fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("x"), 3_600_000))
@@ -224,7 +224,7 @@ pub async fn store_delete_reports_live_and_is_idempotent(ctx: Ctx) {
 }
 
 /// `delete` of an expired record reports `false` (no live record existed).
-pub async fn store_delete_expired_reports_false(ctx: Ctx) {
+pub async fn store_delete_expired_reports_false(ctx: CaseContext) {
     let id = fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("x"), -5_000))
@@ -234,7 +234,7 @@ pub async fn store_delete_expired_reports_false(ctx: Ctx) {
 }
 
 /// `touch` moves the expiry and keeps the payload.
-pub async fn store_touch_moves_expiry_keeps_payload(ctx: Ctx) {
+pub async fn store_touch_moves_expiry_keeps_payload(ctx: CaseContext) {
     let id = fresh_id();
     let payload = payload_of("kept");
     ctx.store()
@@ -249,7 +249,7 @@ pub async fn store_touch_moves_expiry_keeps_payload(ctx: Ctx) {
 }
 
 /// `touch` of an id never stored is `NotFound` and creates nothing.
-pub async fn store_touch_missing_is_not_found(ctx: Ctx) {
+pub async fn store_touch_missing_is_not_found(ctx: CaseContext) {
     let id = fresh_id();
     let outcome = ctx.store().touch(&id, in_ms(60_000)).await;
     assert!(
@@ -260,7 +260,7 @@ pub async fn store_touch_missing_is_not_found(ctx: Ctx) {
 }
 
 /// `touch` of an expired record is `NotFound` and does not revive it.
-pub async fn store_touch_expired_is_not_found(ctx: Ctx) {
+pub async fn store_touch_expired_is_not_found(ctx: CaseContext) {
     let id = fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("x"), -1_000))
@@ -276,7 +276,7 @@ pub async fn store_touch_expired_is_not_found(ctx: Ctx) {
 
 /// `clear_expired` removes exactly the expired records and returns how many (self-expiring
 /// engines may return 0, but nothing expired may load).
-pub async fn store_clear_expired_removes_only_expired(ctx: Ctx) {
+pub async fn store_clear_expired_removes_only_expired(ctx: CaseContext) {
     let expired: Vec<RecordId> = (0..3).map(|_| fresh_id()).collect();
     let live: Vec<RecordId> = (0..2).map(|_| fresh_id()).collect();
     for id in &expired {
@@ -307,7 +307,7 @@ pub async fn store_clear_expired_removes_only_expired(ctx: Ctx) {
 }
 
 /// `expires_at` comes back to the millisecond, in UTC.
-pub async fn store_expires_at_roundtrips_to_the_millisecond(ctx: Ctx) {
+pub async fn store_expires_at_roundtrips_to_the_millisecond(ctx: CaseContext) {
     let id = fresh_id();
     let base = OffsetDateTime::now_utc() + Duration::hours(5);
     let at = base.replace_millisecond(987).unwrap_or(base);
@@ -320,7 +320,7 @@ pub async fn store_expires_at_roundtrips_to_the_millisecond(ctx: Ctx) {
 }
 
 /// Writes to one record never touch another.
-pub async fn store_records_are_independent(ctx: Ctx) {
+pub async fn store_records_are_independent(ctx: CaseContext) {
     let a = record(&fresh_id(), &payload_of("a"), 3_600_000);
     let b = record(&fresh_id(), &payload_of("b"), 3_600_000);
     ctx.store().create(&a).await.expect("create a");
@@ -338,7 +338,7 @@ pub async fn store_records_are_independent(ctx: Ctx) {
 }
 
 /// 100 concurrent creates all succeed and all load back.
-pub async fn store_concurrent_creates_all_load(ctx: Ctx) {
+pub async fn store_concurrent_creates_all_load(ctx: CaseContext) {
     let records: Vec<Record> = (0..100)
         .map(|i| record(&fresh_id(), &payload_of(&format!("n{i}")), 3_600_000))
         .collect();
@@ -360,7 +360,7 @@ pub async fn store_concurrent_creates_all_load(ctx: Ctx) {
 }
 
 /// Concurrent updates of one record leave exactly one complete payload, never a mix.
-pub async fn store_concurrent_updates_never_mix(ctx: Ctx) {
+pub async fn store_concurrent_updates_never_mix(ctx: CaseContext) {
     let id = fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("start"), 3_600_000))
