@@ -345,7 +345,7 @@ fn form_rejected(rejection: &FormRejection) -> Response {
 }
 
 async fn expiry_section(session: &Session) -> Result<String, SessionError> {
-    let age = session.expiry_age().await?;
+    let age = session.expiry_age().await?.whole_seconds();
     let date = session.expiry_date().await?;
     let browser_close = session.expire_at_browser_close().await?;
     let date = date

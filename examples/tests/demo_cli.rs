@@ -311,7 +311,7 @@ async fn sqlite_clearsessions_counts_what_it_deletes() {
         let session = Session::new(Arc::new(store.clone()), Arc::new(SessionConfig::default()));
         session.insert("user_id", 1).await.expect("insert");
         session.save().await.expect("save");
-        let key = session.key().expect("a key");
+        let key = session.session_key().expect("a key");
         let past = OffsetDateTime::now_utc() - session_core::time::Duration::seconds(1);
         store.touch(&key.record_id(), past).await.expect("expire");
         store.pool().close().await;

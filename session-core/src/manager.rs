@@ -241,19 +241,20 @@ impl SessionManager {
     /// failure asks for a 503 (the error is logged with its source).
     pub async fn finish(&self, session: &Session, status: u16) -> Outcome {
         let renew = self.config.save_every_request;
-        if renew && status < 500 && session.key().is_some() {
+        if renew && status < 500 && session.session_key().is_some() {
             session.load_for_renewal().await;
         }
         let mut outcome = Outcome::nothing();
         outcome.vary_cookie = session.is_accessed();
 
-        if session.had_cookie() && session.is_void() {
+        let inspection = session.inspect();
+        if inspection.had_cookie && inspection.void {
             outcome.set_cookie = Some(self.removal_cookie());
             outcome.vary_cookie = true;
             return outcome;
         }
-        let wants_write = session.is_modified() || session.is_saved() || renew;
-        if !wants_write || session.is_void() || session.is_poisoned() || status >= 500 {
+        let wants_write = session.is_modified() || inspection.saved || renew;
+        if !wants_write || inspection.void || inspection.poisoned || status >= 500 {
             return outcome;
         }
 
@@ -267,7 +268,7 @@ impl SessionManager {
                 outcome.set_cookie = self.cookie_with_age(session, Some(left)).await;
                 outcome.vary_cookie = true;
             }
-            Ok(Committed::Gone) if session.had_cookie() => {
+            Ok(Committed::Gone) if inspection.had_cookie => {
                 outcome.set_cookie = Some(self.removal_cookie());
                 outcome.vary_cookie = true;
             }
@@ -296,7 +297,8 @@ impl SessionManager {
     /// for a browser-close session.
     async fn session_cookie(&self, session: &Session) -> Option<Cookie<'static>> {
         let age = session.expiry_age().await.ok()?;
-        self.cookie_with_age(session, Some(age)).await
+        self.cookie_with_age(session, Some(age.whole_seconds()))
+            .await
     }
 
     async fn cookie_with_age(
@@ -304,7 +306,7 @@ impl SessionManager {
         session: &Session,
         age: Option<i64>,
     ) -> Option<Cookie<'static>> {
-        let key = session.key()?;
+        let key = session.session_key()?;
         let browser_close = session.expire_at_browser_close().await.ok()?;
         let mut cookie = self.base_cookie(key.expose_secret().to_owned());
         cookie.set_http_only(self.config.cookie_http_only);

@@ -31,7 +31,7 @@ const FIRST_SWEEP_AT: usize = 1024;
 /// let session = Session::new(store.clone(), config.clone());
 /// session.insert("user_id", 123).await?;
 /// session.save().await?;
-/// let key = session.key().expect("a saved session has a key");
+/// let key = session.session_key().expect("a saved session has a key");
 ///
 /// // The next request brings the key back in its cookie.
 /// let next = Session::from_cookie(store, config, key.expose_secret());

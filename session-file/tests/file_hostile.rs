@@ -58,7 +58,7 @@ async fn file_symlink_at_record_path_is_refused() {
     assert_eq!(session.get::<i64>("a").await.unwrap(), None);
     session.insert("a", 1).await.unwrap();
     session.save().await.unwrap();
-    assert_ne!(session.key().as_ref(), Some(&key));
+    assert_ne!(session.session_key().as_ref(), Some(&key));
 
     // A create at that path replaces the link itself, never the file it points to.
     store.create(&record(&key, "{}")).await.unwrap();

@@ -46,7 +46,7 @@ impl Counts {
 /// # async fn main() {
 /// let store = Arc::new(CountingStore::new(MemoryStore::new()));
 /// let session = Session::new(store.clone(), Arc::new(SessionConfig::default()));
-/// assert!(session.key().is_none());
+/// assert!(session.session_key().is_none());
 /// assert_eq!(store.counts().total(), 0, "an untouched session does no I/O");
 /// # }
 /// ```

@@ -1,5 +1,5 @@
 //! The conformance kit every session store runs, ours and third-party ones alike. Start with
-//! the [guide](guide) ("Writing a store").
+//! the [`guide`] ("Writing a store").
 //!
 //! [`store_conformance!`] expands to one plain `#[test]` per rule of the store contract, in a
 //! module named after its first argument (so every test name carries the engine's name). Each

@@ -50,14 +50,20 @@ mod my_store {
 
         async fn update(&self, record: &Record) -> Result<(), StoreError> {
             match self.records().get_mut(record.id()) {
-                Some(stored) if live(stored) => Ok(*stored = record.clone()),
+                Some(stored) if live(stored) => {
+                    *stored = record.clone();
+                    Ok(())
+                }
                 _ => Err(StoreError::NotFound),
             }
         }
 
         async fn touch(&self, id: &RecordId, expires_at: OffsetDateTime) -> Result<(), StoreError> {
             match self.records().get_mut(id) {
-                Some(stored) if live(stored) => Ok(stored.set_expires_at(expires_at)),
+                Some(stored) if live(stored) => {
+                    stored.set_expires_at(expires_at);
+                    Ok(())
+                }
                 _ => Err(StoreError::NotFound),
             }
         }

@@ -228,7 +228,7 @@ async fn slow_update(session: Session) -> StatusCode {
     // A logout in another request lands while this one works.
     let store = SLOW_STORE.get().expect("store");
     store
-        .delete(&session.key().expect("key").record_id())
+        .delete(&session.session_key().expect("key").record_id())
         .await
         .expect("delete");
     session.insert("cart", "full").await.expect("insert");

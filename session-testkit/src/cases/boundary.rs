@@ -59,7 +59,7 @@ fn check(op: &str, expires_ms: i64, seen: &Observation) {
         seen.before - expires_ms
     );
     assert!(
-        !(!seen.live && seen.after < expires_ms),
+        seen.live || seen.after >= expires_ms,
         "{op} answered a record as gone although the call ended {} ms before it expired \
          (a record is live exactly while expires_at > now)",
         expires_ms - seen.after

@@ -21,7 +21,7 @@ async fn saved_session(ctx: &CaseContext, entries: &[(&str, Value)]) -> SessionK
         session.insert(name, value).await.expect("insert");
     }
     session.save().await.expect("save");
-    session.key().expect("a saved session has a key")
+    session.session_key().expect("a saved session has a key")
 }
 
 /// Asserts `at` lies within two seconds of now plus `seconds`.
@@ -48,9 +48,9 @@ pub async fn session_new_flags(ctx: CaseContext) {
     let session = ctx.session();
     assert!(!session.is_accessed());
     assert!(!session.is_modified());
-    assert!(session.key().is_none());
-    assert!(session.is_void());
-    assert!(!session.is_saved());
+    assert!(session.session_key().is_none());
+    assert!(session.inspect().void);
+    assert!(!session.inspect().saved);
 }
 
 /// `get` on an empty session is `None`, marks it accessed but not modified.
@@ -59,7 +59,7 @@ pub async fn session_get_on_empty(ctx: CaseContext) {
     assert_eq!(session.get::<i64>("user_id").await.expect("get"), None);
     assert!(session.is_accessed());
     assert!(!session.is_modified());
-    assert!(session.is_void());
+    assert!(session.inspect().void);
 }
 
 /// Nothing touches the store until the first data access; then exactly one load.
@@ -67,7 +67,7 @@ pub async fn session_loads_lazily(ctx: CaseContext) {
     let key = saved_session(&ctx, &[("user_id", json!(7))]).await;
     let (counting, ctx) = ctx.counting();
     let session = ctx.resume(&key);
-    assert_eq!(session.key().as_ref(), Some(&key));
+    assert_eq!(session.session_key().as_ref(), Some(&key));
     assert!(!session.is_modified() && !session.is_accessed());
     assert_eq!(
         counting.counts().total(),
@@ -90,7 +90,7 @@ pub async fn session_insert_sets_flags(ctx: CaseContext) {
     session.insert("user_id", 123).await.expect("insert");
     assert!(session.is_accessed());
     assert!(session.is_modified());
-    assert!(!session.is_void());
+    assert!(!session.inspect().void);
     assert_eq!(session.get::<i64>("user_id").await.expect("get"), Some(123));
 }
 
@@ -149,7 +149,7 @@ pub async fn session_typed_values_roundtrip(ctx: CaseContext) {
         .await
         .expect("insert");
     session.save().await.expect("save");
-    let key = session.key().expect("key");
+    let key = session.session_key().expect("key");
     let next = ctx.resume(&key);
     assert_eq!(next.get("cart").await.expect("cart"), Some(cart));
     assert_eq!(next.get::<f64>("ratio").await.expect("ratio"), Some(0.25));
@@ -285,7 +285,11 @@ pub async fn session_clear_flags(ctx: CaseContext) {
     session.clear().await.expect("clear");
     assert!(session.is_modified());
     assert!(session.is_empty().await.expect("is_empty"));
-    assert_eq!(session.key().as_ref(), Some(&key), "clear keeps the key");
+    assert_eq!(
+        session.session_key().as_ref(),
+        Some(&key),
+        "clear keeps the key"
+    );
 }
 
 /// A new session's `save` creates its record under a fresh key.
@@ -293,8 +297,8 @@ pub async fn session_save_new_persists(ctx: CaseContext) {
     let session = ctx.session();
     session.insert("user_id", 123).await.expect("insert");
     session.save().await.expect("save");
-    let key = session.key().expect("key");
-    assert!(session.is_saved());
+    let key = session.session_key().expect("key");
+    assert!(session.inspect().saved);
     assert!(!session.is_modified(), "a save clears the modified flag");
     assert!(is_stored(&ctx, &key).await);
 }
@@ -303,7 +307,7 @@ pub async fn session_save_new_persists(ctx: CaseContext) {
 pub async fn session_save_new_empty_creates_record(ctx: CaseContext) {
     let session = ctx.session();
     session.save().await.expect("save");
-    let key = session.key().expect("key");
+    let key = session.session_key().expect("key");
     assert!(is_stored(&ctx, &key).await);
     assert!(ctx.resume(&key).is_empty().await.expect("is_empty"));
 }
@@ -316,7 +320,7 @@ pub async fn session_save_keeps_in_memory_data(ctx: CaseContext) {
     assert_eq!(session.get::<i64>("a").await.expect("get"), Some(1));
     session.insert("b", 2).await.expect("insert");
     session.save().await.expect("save again");
-    let next = ctx.resume(&session.key().expect("key"));
+    let next = ctx.resume(&session.session_key().expect("key"));
     assert_eq!(next.len().await.expect("len"), 2);
 }
 
@@ -327,7 +331,11 @@ pub async fn session_changes_reach_the_next_request(ctx: CaseContext) {
     let visits = second.get::<i64>("visits").await.expect("get").unwrap_or(0);
     second.insert("visits", visits + 1).await.expect("insert");
     second.save().await.expect("save");
-    assert_eq!(second.key().as_ref(), Some(&key), "an update keeps the key");
+    assert_eq!(
+        second.session_key().as_ref(),
+        Some(&key),
+        "an update keeps the key"
+    );
     let third = ctx.resume(&key);
     assert_eq!(third.get::<i64>("visits").await.expect("get"), Some(2));
 }
@@ -352,8 +360,8 @@ pub async fn session_flush_deletes_at_once(ctx: CaseContext) {
         !is_stored(&ctx, &key).await,
         "flush deletes before the request ends"
     );
-    assert!(session.key().is_none());
-    assert!(session.is_void());
+    assert!(session.session_key().is_none());
+    assert!(session.inspect().void);
     assert!(session.is_empty().await.expect("is_empty"));
     assert!(session.is_modified());
 }
@@ -364,7 +372,7 @@ pub async fn session_flush_unloaded_session(ctx: CaseContext) {
     let session = ctx.resume(&key);
     session.flush().await.expect("flush");
     assert!(!is_stored(&ctx, &key).await);
-    assert!(session.is_void());
+    assert!(session.inspect().void);
 }
 
 /// `cycle_key` keeps the data under a new key; the old record is gone after the save.
@@ -375,7 +383,7 @@ pub async fn session_cycle_key_keeps_data(ctx: CaseContext) {
     session.cycle_key().await.expect("cycle_key");
     session.insert("user_id", 9).await.expect("insert");
     session.save().await.expect("save");
-    let new = session.key().expect("key");
+    let new = session.session_key().expect("key");
     assert_ne!(new, key);
     assert!(!is_stored(&ctx, &key).await, "the old record is deleted");
     let next = ctx.resume(&new);
@@ -392,7 +400,7 @@ pub async fn session_cycle_key_unloaded_session(ctx: CaseContext) {
     let session = ctx.resume(&key);
     session.cycle_key().await.expect("cycle_key");
     session.save().await.expect("save");
-    let new = session.key().expect("key");
+    let new = session.session_key().expect("key");
     assert_ne!(new, key);
     assert!(!is_stored(&ctx, &key).await);
     let next = ctx.resume(&new);
@@ -408,7 +416,7 @@ pub async fn session_cycle_key_new_session(ctx: CaseContext) {
     session.insert("a", 1).await.expect("insert");
     session.cycle_key().await.expect("cycle_key");
     session.save().await.expect("save");
-    let key = session.key().expect("key");
+    let key = session.session_key().expect("key");
     assert_eq!(
         ctx.resume(&key).get::<i64>("a").await.expect("get"),
         Some(1)
@@ -420,7 +428,7 @@ pub async fn session_cycle_key_after_concurrent_flush_is_interrupted(ctx: CaseCo
     let key = saved_session(&ctx, &[("user_id", json!(1))]).await;
     let login = ctx.resume(&key);
     login.cycle_key().await.expect("cycle_key");
-    let new = login.key().expect("the new key");
+    let new = login.session_key().expect("the new key");
     ctx.resume(&key)
         .flush()
         .await
@@ -432,7 +440,7 @@ pub async fn session_cycle_key_after_concurrent_flush_is_interrupted(ctx: CaseCo
     );
     assert!(!is_stored(&ctx, &key).await, "the old record stays deleted");
     assert!(!is_stored(&ctx, &new).await, "no record under the new key");
-    assert!(login.key().is_none());
+    assert!(login.session_key().is_none());
     assert!(
         login.is_empty().await.expect("is_empty"),
         "an interrupted session keeps no data to revive"
@@ -446,7 +454,7 @@ pub async fn session_flush_after_cycle_key_deletes_old_record(ctx: CaseContext) 
     session.cycle_key().await.expect("cycle_key");
     session.flush().await.expect("flush");
     assert!(!is_stored(&ctx, &key).await);
-    assert!(session.is_void());
+    assert!(session.inspect().void);
 }
 
 /// A cookie that is not a valid key gives a new session, which gets a fresh key on save.
@@ -460,11 +468,14 @@ pub async fn session_invalid_cookie_gets_fresh_key(ctx: CaseContext) {
         "ab\0cd",
     ] {
         let session = Session::from_cookie(ctx.store().clone(), config.clone(), bad);
-        assert!(session.key().is_none(), "{bad:?} was accepted as a key");
+        assert!(
+            session.session_key().is_none(),
+            "{bad:?} was accepted as a key"
+        );
         assert!(session.is_empty().await.expect("is_empty"));
         session.insert("a", 1).await.expect("insert");
         session.save().await.expect("save");
-        let key = session.key().expect("a fresh key");
+        let key = session.session_key().expect("a fresh key");
         assert_ne!(key.expose_secret(), bad);
         assert!(is_stored(&ctx, &key).await);
     }
@@ -476,13 +487,13 @@ pub async fn session_unknown_key_not_adopted(ctx: CaseContext) {
     let session = ctx.resume(&planted);
     assert!(session.is_empty().await.expect("is_empty"));
     assert!(
-        session.key().is_none(),
+        session.session_key().is_none(),
         "the unknown key is dropped at load"
     );
-    assert!(session.is_void());
+    assert!(session.inspect().void);
     session.insert("user_id", 1).await.expect("insert");
     session.save().await.expect("save");
-    let key = session.key().expect("key");
+    let key = session.session_key().expect("key");
     assert_ne!(key, planted, "an attacker-chosen key is never adopted");
     assert!(!is_stored(&ctx, &planted).await);
 }
@@ -490,7 +501,10 @@ pub async fn session_unknown_key_not_adopted(ctx: CaseContext) {
 /// By default the expiry age is `cookie_age` and the record expires that far ahead.
 pub async fn session_default_expiry_age_is_cookie_age(ctx: CaseContext) {
     let session = ctx.session();
-    assert_eq!(session.expiry_age().await.expect("age"), DEFAULT_AGE);
+    assert_eq!(
+        session.expiry_age().await.expect("age").whole_seconds(),
+        DEFAULT_AGE
+    );
     assert_near(session.expiry_date().await.expect("date"), DEFAULT_AGE);
     assert!(
         !session
@@ -503,14 +517,14 @@ pub async fn session_default_expiry_age_is_cookie_age(ctx: CaseContext) {
         ..SessionConfig::default()
     });
     short.insert("a", 1).await.expect("insert");
-    assert_eq!(short.expiry_age().await.expect("age"), 3600);
+    assert_eq!(short.expiry_age().await.expect("age").whole_seconds(), 3600);
     short.save().await.expect("save");
     let record = stored_record(&ctx, &short).await;
     assert_near(record.expires_at(), 3600);
 }
 
 async fn stored_record(ctx: &CaseContext, session: &Session) -> Record {
-    let key = session.key().expect("key");
+    let key = session.session_key().expect("key");
     ctx.store()
         .load(&key.record_id())
         .await
@@ -526,7 +540,10 @@ pub async fn session_inactivity_expiry(ctx: CaseContext) {
         .await
         .expect("set_expiry");
     assert!(session.is_modified());
-    assert_eq!(session.expiry_age().await.expect("age"), 600);
+    assert_eq!(
+        session.expiry_age().await.expect("age").whole_seconds(),
+        600
+    );
     assert_near(session.expiry_date().await.expect("date"), 600);
     assert!(
         !session
@@ -546,7 +563,7 @@ pub async fn session_moment_expiry(ctx: CaseContext) {
         .set_expiry(Expiry::At(at))
         .await
         .expect("set_expiry");
-    let age = session.expiry_age().await.expect("age");
+    let age = session.expiry_age().await.expect("age").whole_seconds();
     assert!((3595..=3600).contains(&age), "age {age}");
     let truncated = Record::new(SessionKey::generate().record_id(), "", at).expires_at();
     assert_eq!(session.expiry_date().await.expect("date"), truncated);
@@ -573,7 +590,10 @@ pub async fn session_browser_close_expiry(ctx: CaseContext) {
             .await
             .expect("browser close")
     );
-    assert_eq!(session.expiry_age().await.expect("age"), DEFAULT_AGE);
+    assert_eq!(
+        session.expiry_age().await.expect("age").whole_seconds(),
+        DEFAULT_AGE
+    );
     session.save().await.expect("save");
     assert_near(
         stored_record(&ctx, &session).await.expires_at(),
@@ -619,10 +639,10 @@ pub async fn session_expiry_survives_reload(ctx: CaseContext) {
         session.set_expiry(expiry).await.expect("set_expiry");
         let expected = session.expiry().await.expect("expiry");
         session.save().await.expect("save");
-        let next = ctx.resume(&session.key().expect("key"));
+        let next = ctx.resume(&session.session_key().expect("key"));
         assert_eq!(next.expiry().await.expect("expiry"), expected);
         if let Expiry::Inactivity(_) = expiry {
-            assert_eq!(next.expiry_age().await.expect("age"), 300);
+            assert_eq!(next.expiry_age().await.expect("age").whole_seconds(), 300);
         }
         if let Expiry::BrowserClose = expiry {
             assert!(next.expire_at_browser_close().await.expect("browser close"));
@@ -638,14 +658,17 @@ pub async fn session_expiry_default_resets(ctx: CaseContext) {
         .await
         .expect("set_expiry");
     session.save().await.expect("save");
-    let key = session.key().expect("key");
+    let key = session.session_key().expect("key");
     let next = ctx.resume(&key);
     next.set_expiry(Expiry::Default).await.expect("set_expiry");
     assert!(next.is_modified());
     next.save().await.expect("save");
     let last = ctx.resume(&key);
     assert_eq!(last.expiry().await.expect("expiry"), Expiry::Default);
-    assert_eq!(last.expiry_age().await.expect("age"), DEFAULT_AGE);
+    assert_eq!(
+        last.expiry_age().await.expect("age").whole_seconds(),
+        DEFAULT_AGE
+    );
     assert_near(stored_record(&ctx, &last).await.expires_at(), DEFAULT_AGE);
 }
 
@@ -658,12 +681,12 @@ pub async fn session_past_moment_is_empty_next_load(ctx: CaseContext) {
         .set_expiry(Expiry::At(in_ms(-10_000)))
         .await
         .expect("set_expiry");
-    let age = session.expiry_age().await.expect("age");
+    let age = session.expiry_age().await.expect("age").whole_seconds();
     assert!((-15..=-10).contains(&age), "age {age}");
     session.save().await.expect("save");
-    let next = ctx.resume(&session.key().expect("key"));
+    let next = ctx.resume(&session.session_key().expect("key"));
     assert!(next.is_empty().await.expect("is_empty"));
-    assert!(next.key().is_none());
+    assert!(next.session_key().is_none());
 }
 
 /// A save after a concurrent logout fails as interrupted and does not bring the record back.
@@ -682,7 +705,7 @@ pub async fn session_save_after_concurrent_delete_is_interrupted(ctx: CaseContex
         "got {outcome:?}"
     );
     assert!(!is_stored(&ctx, &key).await, "the logout stays a logout");
-    assert!(slow.key().is_none());
+    assert!(slow.session_key().is_none());
 }
 
 /// A payload that does not decode loads as an empty session, and its key is not reused.
@@ -698,10 +721,10 @@ pub async fn session_corrupt_payload_loads_empty(ctx: CaseContext) {
         ctx.store().create(&record).await.expect("create garbage");
         let session = ctx.resume(&key);
         assert!(session.is_empty().await.expect("is_empty"), "{garbage:?}");
-        assert!(session.key().is_none());
+        assert!(session.session_key().is_none());
         session.insert("a", 1).await.expect("insert");
         session.save().await.expect("save");
-        assert_ne!(session.key().as_ref(), Some(&key));
+        assert_ne!(session.session_key().as_ref(), Some(&key));
     }
 }
 
@@ -715,7 +738,7 @@ pub async fn session_failed_load_poisons(ctx: CaseContext) {
         session.get::<i64>("user_id").await,
         Err(SessionError::Store(_))
     ));
-    assert!(session.is_poisoned());
+    assert!(session.inspect().poisoned);
     faulty.set_faults(Faults::None);
     assert!(matches!(
         session.insert("user_id", 2).await,
@@ -735,7 +758,7 @@ pub async fn session_test_cookie_helpers(ctx: CaseContext) {
     assert!(!session.test_cookie_worked().await.expect("worked"));
     session.set_test_cookie().await.expect("set");
     session.save().await.expect("save");
-    let next = ctx.resume(&session.key().expect("key"));
+    let next = ctx.resume(&session.session_key().expect("key"));
     assert!(next.test_cookie_worked().await.expect("worked"));
     next.delete_test_cookie().await.expect("delete");
     assert!(!next.test_cookie_worked().await.expect("worked"));
