@@ -166,18 +166,14 @@ impl fmt::Debug for RedisStore {
 
 fn validate(config: &RedisConfig) -> Result<(), StoreError> {
     if config.prefix.contains('{') {
-        return Err(StoreError::backend(
-            "configuring the Redis store",
-            format!(
-                "key prefix {:?} contains '{{', which would pin every session to one cluster slot",
-                config.prefix
-            ),
-        ));
+        return Err(StoreError::config(format!(
+            "key prefix {:?} contains '{{', which would pin every session to one cluster slot",
+            config.prefix
+        )));
     }
     if config.timeout.is_zero() {
-        return Err(StoreError::backend(
-            "configuring the Redis store",
-            "the operation timeout must be above zero",
+        return Err(StoreError::config(
+            "the Redis store's operation timeout must be above zero",
         ));
     }
     Ok(())
@@ -188,8 +184,10 @@ impl RedisStore {
     /// until the first operation. Call it inside a tokio runtime.
     pub fn connect(url: &str, config: RedisConfig) -> Result<Self, StoreError> {
         validate(&config)?;
+        let client = redis::Client::open(url).map_err(|e| {
+            StoreError::config_caused_by("the Redis URL is not valid (redis://host:port/db)", e)
+        })?;
         let err = |e: RedisError| StoreError::backend("connecting to Redis", e);
-        let client = redis::Client::open(url).map_err(err)?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.timeout))
             .set_response_timeout(Some(config.timeout))
@@ -399,7 +397,9 @@ mod cluster {
                 .response_timeout(timeout)
                 .retries(2)
                 .build()
-                .map_err(|e| StoreError::backend("connecting to the Redis Cluster", e))?;
+                .map_err(|e| {
+                    StoreError::config_caused_by("the Redis Cluster URLs are not valid", e)
+                })?;
             Ok(Self(Arc::new(Inner {
                 client,
                 connection: OnceCell::new(),

@@ -147,7 +147,12 @@ async fn redis_prefix_with_a_hash_tag_is_refused() {
         ..RedisConfig::default()
     };
     let outcome = RedisStore::connect("redis://127.0.0.1:1", config.clone());
-    assert!(matches!(outcome, Err(StoreError::Backend { .. })));
+    assert!(matches!(outcome, Err(StoreError::Config { .. })));
     let outcome = RedisStore::cluster(["redis://127.0.0.1:1"], config);
-    assert!(matches!(outcome, Err(StoreError::Backend { .. })));
+    assert!(matches!(outcome, Err(StoreError::Config { .. })));
+    let outcome = RedisStore::connect("not a url", RedisConfig::default());
+    assert!(
+        matches!(outcome, Err(StoreError::Config { .. })),
+        "a bad URL is a configuration error, not an outage"
+    );
 }

@@ -15,6 +15,17 @@ pub enum StoreError {
     /// `update` or `touch` found no live record with that id; nothing was written.
     #[error("no live session record with this id")]
     NotFound,
+    /// The store's settings cannot work: a table name, key prefix, URL or directory that is
+    /// wrong, found when the store is built. A mistake to fix, not an outage: alert on
+    /// [`Backend`](Self::Backend), not on this.
+    #[error("invalid session store configuration: {problem}")]
+    Config {
+        /// What is wrong and how to fix it.
+        problem: String,
+        /// The underlying error, where there is one (a URL parser's, an I/O error's).
+        #[source]
+        source: Option<BoxError>,
+    },
     /// The backend failed (connection, I/O, timeout, bad stored data); the driver's error is
     /// kept as the source.
     #[error("session store backend failed: {context}")]
@@ -28,6 +39,22 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A configuration error: `problem` says what is wrong and how to fix it.
+    pub fn config(problem: impl Into<String>) -> Self {
+        Self::Config {
+            problem: problem.into(),
+            source: None,
+        }
+    }
+
+    /// A configuration error with the error that revealed it.
+    pub fn config_caused_by(problem: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Config {
+            problem: problem.into(),
+            source: Some(source.into()),
+        }
+    }
+
     /// Wraps a backend error with a short description of what the store was doing.
     pub fn backend(context: &'static str, source: impl Into<BoxError>) -> Self {
         Self::Backend {

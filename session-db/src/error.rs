@@ -125,14 +125,6 @@ impl Server {
         }
     }
 
-    /// A URL that did not parse: no address to name.
-    pub(crate) fn unparsed(engine: &'static str) -> Self {
-        Self {
-            engine,
-            address: None,
-        }
-    }
-
     /// Wraps `error` as a [`StoreError::Backend`] with `context`; `bound` is how long the
     /// store waited for a connection, reported if that is what failed.
     pub(crate) fn error(

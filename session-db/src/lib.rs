@@ -31,6 +31,7 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod table;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use error::DbError;

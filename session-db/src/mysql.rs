@@ -137,9 +137,9 @@ impl MySqlStore {
     /// [`connect`](Self::connect) with other bounds.
     pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
         const CONTEXT: &str = "connecting to MySQL";
-        let connect: MySqlConnectOptions = url.parse().map_err(|error| {
-            Server::unparsed(ENGINE).error(CONTEXT, options.get_connect_timeout(), error)
-        })?;
+        let connect: MySqlConnectOptions = url
+            .parse()
+            .map_err(|error| StoreError::config_caused_by("the MySQL URL is not valid", error))?;
         let server = server(&connect);
         let pool = options
             .open(

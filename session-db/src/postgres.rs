@@ -133,7 +133,7 @@ impl PostgresStore {
     pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
         const CONTEXT: &str = "connecting to PostgreSQL";
         let connect: PgConnectOptions = url.parse().map_err(|error| {
-            Server::unparsed(ENGINE).error(CONTEXT, options.get_connect_timeout(), error)
+            StoreError::config_caused_by("the PostgreSQL URL is not valid", error)
         })?;
         let server = server(&connect);
         let pool = options

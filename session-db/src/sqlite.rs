@@ -122,9 +122,7 @@ impl SqliteStore {
     pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
         const CONTEXT: &str = "opening the SQLite database";
         let connect = SqliteConnectOptions::from_str(url)
-            .map_err(|error| {
-                Server::unparsed(ENGINE).error(CONTEXT, options.get_connect_timeout(), error)
-            })?
+            .map_err(|error| StoreError::config_caused_by("the SQLite URL is not valid", error))?
             .create_if_missing(true)
             .busy_timeout(Duration::from_secs(5));
         let server = Server::file(ENGINE, connect.get_filename());

@@ -21,12 +21,9 @@ pub(crate) fn validate(kind: &str, name: &str) -> Result<(), StoreError> {
     if valid {
         Ok(())
     } else {
-        Err(StoreError::backend(
-            "configuring the session table",
-            format!(
-                "invalid {kind} name {name:?}: use [A-Za-z_][A-Za-z0-9_]*, at most {MAX_LEN} characters"
-            ),
-        ))
+        Err(StoreError::config(format!(
+            "invalid {kind} name {name:?}: use [A-Za-z_][A-Za-z0-9_]*, at most {MAX_LEN} characters"
+        )))
     }
 }
 

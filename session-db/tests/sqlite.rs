@@ -83,8 +83,8 @@ async fn sqlite_hostile_table_name_refused_before_sql() {
     for name in ["x; DROP TABLE y", "sessions\"--", "", "a.b"] {
         let outcome = SqliteStore::new(pool.clone()).with_table(name);
         assert!(
-            matches!(outcome, Err(StoreError::Backend { .. })),
-            "{name:?}"
+            matches!(outcome, Err(StoreError::Config { .. })),
+            "a bad table name is a configuration error, not an outage: {name:?}"
         );
     }
     assert_eq!(pool.size(), 0, "no connection was ever opened");
@@ -166,4 +166,14 @@ async fn sqlite_unopenable_file_is_named_once() {
     for (i, part) in parts.iter().enumerate() {
         assert!(!parts[i + 1..].contains(part), "{part:?} twice in {text}");
     }
+}
+
+/// A URL that does not parse is a configuration error, not an outage.
+#[tokio::test]
+async fn sqlite_bad_url_is_a_configuration_error() {
+    let outcome = SqliteStore::connect("sqlite://?mode=nonsense").await;
+    assert!(
+        matches!(outcome, Err(StoreError::Config { .. })),
+        "{outcome:?}"
+    );
 }

@@ -115,13 +115,22 @@ impl FileStore {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if !valid {
-            return Err(StoreError::backend(
-                "opening the session directory",
-                format!("invalid file name prefix {prefix:?}: use 1 to 64 of [A-Za-z0-9_-]"),
-            ));
+            return Err(StoreError::config(format!(
+                "invalid file name prefix {prefix:?}: use 1 to 64 of [A-Za-z0-9_-]"
+            )));
         }
-        let dir = Dir::open(dir.as_ref(), prefix, allow_shared_directory)
-            .map_err(|error| StoreError::backend("opening the session directory", error))?;
+        let dir = Dir::open(dir.as_ref(), prefix, allow_shared_directory).map_err(|error| {
+            // A path that is no directory, or one we may not use, is a setting to fix; any
+            // other I/O error is trouble with the disk.
+            match error.kind() {
+                ErrorKind::NotADirectory
+                | ErrorKind::PermissionDenied
+                | ErrorKind::ReadOnlyFilesystem => {
+                    StoreError::config_caused_by("the session directory cannot be used", error)
+                }
+                _ => StoreError::backend("opening the session directory", error),
+            }
+        })?;
         Ok(Self { dir: Arc::new(dir) })
     }
 

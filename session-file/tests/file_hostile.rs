@@ -110,6 +110,10 @@ fn file_path_that_is_a_file_is_a_clear_error() {
     let error = FileStore::new(&file).unwrap_err();
     let text = session_core::error_chain(&error);
     assert!(text.contains("not a directory"), "{text}");
+    assert!(
+        matches!(error, StoreError::Config { .. }),
+        "a path that is a file is a configuration error, not an outage: {error:?}"
+    );
 }
 
 #[test]
@@ -136,8 +140,8 @@ fn file_bad_prefix_is_refused() {
     for prefix in ["", "../x", "a/b", ".hidden", "x\0"] {
         let outcome = FileStore::with_prefix(dir.path(), prefix);
         assert!(
-            matches!(outcome, Err(StoreError::Backend { .. })),
-            "{prefix:?}"
+            matches!(outcome, Err(StoreError::Config { .. })),
+            "a bad prefix is a configuration error: {prefix:?}"
         );
     }
 }

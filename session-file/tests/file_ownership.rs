@@ -104,3 +104,16 @@ async fn file_record_of_another_user_or_writable_by_others_loads_as_no_session()
     assert_eq!(std::fs::metadata(path(&foreign)).unwrap().uid(), 0);
     assert!(store.load(&foreign.record_id()).await.unwrap().is_some());
 }
+
+#[test]
+fn file_shared_or_foreign_directory_is_a_configuration_error() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("shared");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let error = FileStore::new(&dir).expect_err("refused");
+    assert!(
+        matches!(error, session_core::StoreError::Config { .. }),
+        "a directory others can write is a setting to fix, not an outage: {error:?}"
+    );
+}
