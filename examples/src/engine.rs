@@ -283,7 +283,7 @@ fn warn_if_readable_by_others(path: &Path) {
 }
 
 fn redis(settings: &Settings) -> Result<RedisStore, StoreError> {
-    RedisStore::connect(&settings.redis_url, RedisConfig::default())
+    RedisStore::new(&settings.redis_url, RedisConfig::default())
 }
 
 /// A migrated database store, by the URL's scheme.

@@ -636,7 +636,7 @@ fn redis() -> RedisStore {
         prefix: session_testkit::unique_name("demo"),
         ..RedisConfig::default()
     };
-    RedisStore::connect(&url, config).expect("redis")
+    RedisStore::new(&url, config).expect("redis")
 }
 
 async fn postgres() -> PostgresStore {

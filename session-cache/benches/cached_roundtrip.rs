@@ -66,7 +66,7 @@ fn bench(c: &mut Criterion) {
             prefix: "bench:cached:".into(),
             ..RedisConfig::default()
         };
-        let cache = RedisStore::connect(&redis_url, config).expect("redis");
+        let cache = RedisStore::new(&redis_url, config).expect("redis");
         let durable = session_db::testing::postgres_store(&pg_url, "bench")
             .await
             .expect("pg");

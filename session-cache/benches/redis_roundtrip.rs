@@ -104,7 +104,7 @@ fn bench(c: &mut Criterion) {
         ..RedisConfig::default()
     };
     let (store, conn) = rt.block_on(async {
-        let store = RedisStore::connect(&url, config).expect("store");
+        let store = RedisStore::new(&url, config).expect("store");
         let conn = ConnectionManager::new(redis::Client::open(url.as_str()).expect("client"))
             .await
             .expect("raw connection");

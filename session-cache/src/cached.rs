@@ -1,5 +1,6 @@
 //! `CachedStore`: Django's `cached_db`, write-through over any two stores.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -88,8 +89,23 @@ impl Default for CachedConfig {
 ///
 /// Concurrent updates of one session are last-writer-wins per store, so under a write race the
 /// cache and the durable store may briefly hold different complete versions (as in Django).
+///
+/// Clones share the same two stores, breaker and epoch view (behind an `Arc`).
 #[derive(Debug)]
 pub struct CachedStore<C, D> {
+    shared: Arc<Shared<C, D>>,
+}
+
+impl<C, D> Clone for CachedStore<C, D> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared<C, D> {
     cache: C,
     durable: D,
     config: CachedConfig,
@@ -108,32 +124,34 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
         let breaker = Breaker::new(config.failure_threshold, config.cool_down);
         let epochs = Epochs::new(config.epoch_refresh, config.recovery_window);
         Self {
-            cache,
-            durable,
-            config,
-            breaker,
-            epochs,
+            shared: Arc::new(Shared {
+                cache,
+                durable,
+                config,
+                breaker,
+                epochs,
+            }),
         }
     }
 
     /// The cache.
     pub fn cache(&self) -> &C {
-        &self.cache
+        &self.shared.cache
     }
 
     /// The durable store.
     pub fn durable(&self) -> &D {
-        &self.durable
+        &self.shared.durable
     }
 
     /// Whether the cache is being bypassed after repeated failures.
     pub fn cache_bypassed(&self) -> bool {
-        !self.breaker.allows()
+        !self.shared.breaker.allows()
     }
 
     /// The newest cache epoch this instance knows (see the type's docs).
     pub fn cache_epoch(&self) -> u64 {
-        self.epochs.current()
+        self.shared.epochs.current()
     }
 
     /// Records a cache outcome in the breaker and logs failures; a failure also makes this
@@ -141,15 +159,15 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
     fn observe<T>(&self, what: &str, outcome: Result<T, StoreError>) -> Option<T> {
         match outcome {
             Ok(value) => {
-                self.breaker.success();
+                self.shared.breaker.success();
                 Some(value)
             }
             Err(error) => {
                 tracing::error!(error = %error_chain(&error), "session cache failed while {what}; using the durable store");
-                self.epochs.distrust();
-                if self.breaker.failure() {
+                self.shared.epochs.distrust();
+                if self.shared.breaker.failure() {
                     tracing::warn!(
-                        cool_down = ?self.config.cool_down,
+                        cool_down = ?self.shared.config.cool_down,
                         "session cache failed repeatedly; bypassing it for a while"
                     );
                 }
@@ -162,16 +180,16 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
     /// that usually fits (`create` for a new session). `Err` on a cache failure.
     async fn cache_put(&self, record: &Record, new: bool) -> Result<(), StoreError> {
         if new {
-            match self.cache.create(record).await {
+            match self.shared.cache.create(record).await {
                 // A stale entry or a fill is there: replace it.
                 Err(StoreError::DuplicateId) => {}
                 other => return other,
             }
         }
-        match self.cache.update(record).await {
-            Err(StoreError::NotFound) => match self.cache.create(record).await {
+        match self.shared.cache.update(record).await {
+            Err(StoreError::NotFound) => match self.shared.cache.create(record).await {
                 // A fill got there in between: replace it.
-                Err(StoreError::DuplicateId) => self.cache.update(record).await,
+                Err(StoreError::DuplicateId) => self.shared.cache.update(record).await,
                 other => other,
             },
             other => other,
@@ -181,8 +199,9 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
     /// A cache write that did not certainly happen: publish a new epoch before the write is
     /// acknowledged, so the entry it should have replaced is never served again.
     async fn invalidate(&self) -> Result<(), StoreError> {
-        self.epochs
-            .bump(&self.durable)
+        self.shared
+            .epochs
+            .bump(&self.shared.durable)
             .await
             .map_err(|error| StoreError::backend("publishing a session cache epoch", error))
     }
@@ -194,7 +213,7 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
         epoch: u64,
         new: bool,
     ) -> Result<(), StoreError> {
-        if !self.breaker.allows() {
+        if !self.shared.breaker.allows() {
             return self.invalidate().await;
         }
         let tagged = Record::new(
@@ -210,7 +229,7 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
     }
 
     fn tombstone(&self, id: &RecordId) -> Record {
-        let ttl = session_core::time::Duration::try_from(self.config.tombstone_ttl)
+        let ttl = session_core::time::Duration::try_from(self.shared.config.tombstone_ttl)
             .unwrap_or(session_core::time::Duration::MINUTE);
         Record::new(id.clone(), TOMBSTONE, OffsetDateTime::now_utc() + ttl)
     }
@@ -218,10 +237,11 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
     /// Reads the cache, if it may be read now. `Hit(None)` is a tombstone; `Miss` says
     /// whether a fill may follow.
     async fn read_cache(&self, id: &RecordId) -> Cached {
-        if !self.breaker.allows() || !self.epochs.ready(&self.durable).await {
+        if !self.shared.breaker.allows() || !self.shared.epochs.ready(&self.shared.durable).await {
             return Cached::Miss { fill: false };
         }
-        let Some(found) = self.observe("loading a session", self.cache.load(id).await) else {
+        let Some(found) = self.observe("loading a session", self.shared.cache.load(id).await)
+        else {
             return Cached::Miss { fill: false };
         };
         let Some(record) = found else {
@@ -229,7 +249,7 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
         };
         let (id, mut payload, expires_at) = record.into_parts();
         match epoch::parse_tag(&payload) {
-            Some((epoch, start)) if self.epochs.trusts(epoch) => {
+            Some((epoch, start)) if self.shared.epochs.trusts(epoch) => {
                 if &payload[start..] == TOMBSTONE {
                     return Cached::Hit(None);
                 }
@@ -238,7 +258,7 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
             }
             _ => {
                 // Written before a fault, or by an older version: drop it, then fill anew.
-                let dropped = self.cache.delete(&id).await;
+                let dropped = self.shared.cache.delete(&id).await;
                 let fill = self
                     .observe("dropping a stale session entry", dropped)
                     .is_some();
@@ -262,11 +282,11 @@ impl<C: SessionStore, D: SessionStore> SessionStore for CachedStore<C, D> {
             Cached::Miss { fill } => fill,
         };
         // Read before the durable store: a fill is never tagged newer than what it read.
-        let epoch = self.epochs.current();
-        let Some(record) = self.durable.load(id).await? else {
+        let epoch = self.shared.epochs.current();
+        let Some(record) = self.shared.durable.load(id).await? else {
             return Ok(None);
         };
-        if fill && self.breaker.allows() {
+        if fill && self.shared.breaker.allows() {
             // Create-only: a newer entry or a logout's tombstone wins over this fill. A fill
             // that fails needs no epoch: any later write replaces it or publishes one.
             let tagged = Record::new(
@@ -274,8 +294,8 @@ impl<C: SessionStore, D: SessionStore> SessionStore for CachedStore<C, D> {
                 epoch::tag(epoch, record.payload()),
                 record.expires_at(),
             );
-            match self.cache.create(&tagged).await {
-                Ok(()) | Err(StoreError::DuplicateId) => self.breaker.success(),
+            match self.shared.cache.create(&tagged).await {
+                Ok(()) | Err(StoreError::DuplicateId) => self.shared.breaker.success(),
                 Err(error) => {
                     self.observe::<()>("filling the cache", Err(error));
                 }
@@ -285,23 +305,23 @@ impl<C: SessionStore, D: SessionStore> SessionStore for CachedStore<C, D> {
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        let epoch = self.epochs.current();
-        self.durable.create(record).await?;
+        let epoch = self.shared.epochs.current();
+        self.shared.durable.create(record).await?;
         self.write_through(record, epoch, true).await
     }
 
     async fn update(&self, record: &Record) -> Result<(), StoreError> {
-        let epoch = self.epochs.current();
-        self.durable.update(record).await?;
+        let epoch = self.shared.epochs.current();
+        self.shared.durable.update(record).await?;
         self.write_through(record, epoch, false).await
     }
 
     async fn touch(&self, id: &RecordId, expires_at: OffsetDateTime) -> Result<(), StoreError> {
-        self.durable.touch(id, expires_at).await?;
-        if !self.breaker.allows() {
+        self.shared.durable.touch(id, expires_at).await?;
+        if !self.shared.breaker.allows() {
             return self.invalidate().await;
         }
-        let outcome = match self.cache.touch(id, expires_at).await {
+        let outcome = match self.shared.cache.touch(id, expires_at).await {
             // Not cached: the next load fills it from the durable store.
             Err(StoreError::NotFound) => Ok(()),
             other => other,
@@ -314,16 +334,16 @@ impl<C: SessionStore, D: SessionStore> SessionStore for CachedStore<C, D> {
     }
 
     async fn delete(&self, id: &RecordId) -> Result<bool, StoreError> {
-        let epoch = self.epochs.current();
-        let live = self.durable.delete(id).await?;
+        let epoch = self.shared.epochs.current();
+        let live = self.shared.durable.delete(id).await?;
         self.write_through(&self.tombstone(id), epoch, false)
             .await?;
         Ok(live)
     }
 
     async fn clear_expired(&self) -> Result<u64, StoreError> {
-        let cleared = self.durable.clear_expired().await?;
-        if let Err(error) = self.epochs.collect(&self.durable).await {
+        let cleared = self.shared.durable.clear_expired().await?;
+        if let Err(error) = self.shared.epochs.collect(&self.shared.durable).await {
             tracing::warn!(error = %error_chain(&error), "could not remove old session cache epochs");
         }
         Ok(cleared)

@@ -132,7 +132,7 @@ impl Default for RedisConfig {
 /// use session_cache::{RedisConfig, RedisStore};
 ///
 /// # async fn run() -> Result<(), session_core::StoreError> {
-/// let store = RedisStore::connect("redis://127.0.0.1:6379", RedisConfig::default())?;
+/// let store = RedisStore::new("redis://127.0.0.1:6379", RedisConfig::default())?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -180,9 +180,11 @@ fn validate(config: &RedisConfig) -> Result<(), StoreError> {
 }
 
 impl RedisStore {
-    /// A store on the Redis server at `url` (`redis://host:port/db`). No connection is made
-    /// until the first operation. Call it inside a tokio runtime.
-    pub fn connect(url: &str, config: RedisConfig) -> Result<Self, StoreError> {
+    /// A store on the Redis server at `url` (`redis://host:port/db`). Synchronous: no
+    /// connection is made until the first operation, which also reconnects after failures.
+    /// Call it inside a tokio runtime. Only a URL or settings that cannot work are errors
+    /// ([`StoreError::Config`]).
+    pub fn new(url: &str, config: RedisConfig) -> Result<Self, StoreError> {
         validate(&config)?;
         let client = redis::Client::open(url).map_err(|e| {
             StoreError::config_caused_by("the Redis URL is not valid (redis://host:port/db)", e)

@@ -22,7 +22,7 @@ fn redis_cache() -> RedisStore {
         prefix: session_testkit::unique_name("cached"),
         ..RedisConfig::default()
     };
-    RedisStore::connect(&url, config).expect("a Redis store")
+    RedisStore::new(&url, config).expect("a Redis store")
 }
 
 async fn postgres() -> PostgresStore {
@@ -177,7 +177,7 @@ async fn cached_cache_down_falls_back_to_the_durable_store_and_recovers() {
         return;
     };
     let prefix = "fallback:";
-    let cache = RedisStore::connect(
+    let cache = RedisStore::new(
         &format!("redis://127.0.0.1:{port}"),
         RedisConfig {
             prefix: prefix.into(),

@@ -249,7 +249,7 @@ async fn run<D: SessionStore + Clone>(fault: Fault, durable: D, instances: usize
     };
     let stores: Vec<_> = (0..instances)
         .map(|_| {
-            let cache = RedisStore::connect(
+            let cache = RedisStore::new(
                 &redis.url(),
                 RedisConfig {
                     prefix: "faults:".into(),
@@ -405,7 +405,7 @@ async fn cached_partition_seen_by_one_instance_is_bounded_by_epoch_refresh() {
     let dir = tempfile::tempdir().expect("tempdir");
     let durable = sqlite(dir.path()).await;
     let cache = || {
-        RedisStore::connect(
+        RedisStore::new(
             &redis.url(),
             RedisConfig {
                 prefix: "part:".into(),

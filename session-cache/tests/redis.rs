@@ -14,7 +14,7 @@ fn config() -> RedisConfig {
 
 async fn redis_store() -> RedisStore {
     let url = services::url(Service::Redis).expect("checked by Capabilities::requires");
-    RedisStore::connect(&url, config()).expect("a Redis store")
+    RedisStore::new(&url, config()).expect("a Redis store")
 }
 
 async fn cluster_store() -> RedisStore {

@@ -48,7 +48,7 @@ async fn redis_down_fails_within_timeout_and_recovers() {
         prefix: "faults:".into(),
         timeout: TIMEOUT,
     };
-    let store = RedisStore::connect(&format!("redis://127.0.0.1:{port}"), config).expect("store");
+    let store = RedisStore::new(&format!("redis://127.0.0.1:{port}"), config).expect("store");
     let first = record();
     store.create(&first).await.expect("create while up");
     assert!(
@@ -146,11 +146,11 @@ async fn redis_prefix_with_a_hash_tag_is_refused() {
         prefix: "session:{app}:".into(),
         ..RedisConfig::default()
     };
-    let outcome = RedisStore::connect("redis://127.0.0.1:1", config.clone());
+    let outcome = RedisStore::new("redis://127.0.0.1:1", config.clone());
     assert!(matches!(outcome, Err(StoreError::Config { .. })));
     let outcome = RedisStore::cluster(["redis://127.0.0.1:1"], config);
     assert!(matches!(outcome, Err(StoreError::Config { .. })));
-    let outcome = RedisStore::connect("not a url", RedisConfig::default());
+    let outcome = RedisStore::new("not a url", RedisConfig::default());
     assert!(
         matches!(outcome, Err(StoreError::Config { .. })),
         "a bad URL is a configuration error, not an outage"

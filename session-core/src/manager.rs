@@ -37,6 +37,9 @@ use crate::{ConfigError, Session, SessionConfig, SessionError, SessionStore};
 pub struct SessionManager {
     store: Arc<dyn SessionStore>,
     config: Arc<SessionConfig>,
+    /// The cleanup task started by [`with_cleanup`](Self::with_cleanup), stopped when the
+    /// last clone of the manager is dropped.
+    cleanup: Option<Arc<crate::CleanupHandle>>,
 }
 
 /// What the response needs after the handler ran: the result of
@@ -152,7 +155,22 @@ impl SessionManager {
         config: Arc<SessionConfig>,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Self { store, config })
+        Ok(Self {
+            store,
+            config,
+            cleanup: None,
+        })
+    }
+
+    /// Also deletes expired sessions every `period` (Django's `clearsessions`, on a timer),
+    /// for as long as this manager or a clone of it lives; see [`spawn_cleanup`](crate::spawn_cleanup).
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, or with a zero `period`.
+    pub fn with_cleanup(mut self, period: std::time::Duration) -> Self {
+        self.cleanup = Some(Arc::new(crate::spawn_cleanup(self.store.clone(), period)));
+        self
     }
 
     /// The store.

@@ -1,7 +1,7 @@
 //! `MemoryStore`: sessions in process memory, for tests, demos and single-process apps.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -39,9 +39,12 @@ const FIRST_SWEEP_AT: usize = 1024;
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug)]
+///
+/// Clones share the same sessions (the shards sit behind an `Arc`), so one store can serve a
+/// layer and a cleanup task at once.
+#[derive(Debug, Clone)]
 pub struct MemoryStore {
-    shards: [Mutex<Shard>; SHARDS],
+    shards: Arc<[Mutex<Shard>; SHARDS]>,
 }
 
 #[derive(Debug)]
@@ -79,12 +82,12 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self {
-            shards: std::array::from_fn(|_| {
+            shards: Arc::new(std::array::from_fn(|_| {
                 Mutex::new(Shard {
                     records: HashMap::new(),
                     sweep_at: FIRST_SWEEP_AT,
                 })
-            }),
+            })),
         }
     }
 

@@ -70,6 +70,17 @@ impl SessionLayer {
         }
     }
 
+    /// Also deletes expired sessions every `period` for as long as the layer (or a service
+    /// made from it) lives: Django's `clearsessions` on a timer, with no handle to keep.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, or with a zero `period`.
+    pub fn with_cleanup(self, period: std::time::Duration) -> Self {
+        let manager = Arc::unwrap_or_clone(self.manager).with_cleanup(period);
+        Self::from_manager(manager)
+    }
+
     /// The manager behind the layer.
     pub fn manager(&self) -> &SessionManager {
         &self.manager

@@ -422,3 +422,33 @@ fn memory_cookie_prefix_rules_are_checked_at_start() {
     };
     assert!(SessionLayer::try_new(MemoryStore::new(), fine).is_ok());
 }
+
+#[tokio::test]
+async fn memory_layer_runs_the_cleanup_while_it_lives() {
+    let store = MemoryStore::new();
+    let expired = session_core::Record::new(
+        session_core::SessionKey::generate().record_id(),
+        "{}",
+        session_core::time::OffsetDateTime::now_utc() - session_core::time::Duration::hours(1),
+    );
+    store.create(&expired).await.expect("create");
+    assert_eq!(store.len(), 1);
+    // One store, cheaply cloned: the layer, its cleanup task and this test share it.
+    let layer = SessionLayer::new(store.clone(), SessionConfig::default())
+        .with_cleanup(std::time::Duration::from_millis(20));
+    let app = routes().layer(layer);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !store.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cleanup never ran"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    drop(app);
+    tokio::task::yield_now().await;
+    // Stopped with the layer: a new expired record stays.
+    store.create(&expired).await.expect("create again");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(store.len(), 1, "the cleanup task outlived the layer");
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use examples::{
     Settings, app, describe_store, init_logging, open_store, store_location_for_errors,
 };
-use session_core::{SessionManager, spawn_cleanup};
+use session_core::SessionManager;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -31,8 +31,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let _cleanup = spawn_cleanup(store.clone(), settings.cleanup_interval);
-    let manager = SessionManager::from_shared(store, Arc::new(settings.session.clone()));
+    let manager = match SessionManager::try_from_shared(store, Arc::new(settings.session.clone())) {
+        // Expired sessions are cleared on a timer for as long as the manager lives.
+        Ok(manager) => manager.with_cleanup(settings.cleanup_interval),
+        Err(error) => {
+            eprintln!("demo: {error}");
+            return ExitCode::from(2);
+        }
+    };
 
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", settings.port)).await {
         Ok(listener) => listener,
