@@ -158,12 +158,12 @@ async fn sqlite_open_store_creates_private_files() {
     let (_dir, cwd) = workdir();
     let database = cwd.join("private.sqlite3");
     let url = format!("sqlite://{}", database.display());
-    let settings = examples::Settings::from_lookup(|name| match name {
+    let settings = demo::Settings::from_lookup(|name| match name {
         "DATABASE_URL" => Some(url.clone()),
         _ => None,
     })
     .expect("settings");
-    let store = examples::open_store(&settings).await.expect("open");
+    let store = demo::open_store(&settings).await.expect("open");
     let session = Session::new(store.clone(), Arc::new(SessionConfig::default()));
     session.insert("user_id", 1).await.expect("insert");
     session.save().await.expect("save");

@@ -43,16 +43,16 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn SessionStore>, St
 /// SQLite file (absolute paths), or the server's URL with any password replaced by `***`.
 ///
 /// ```
-/// let settings = examples::Settings::from_lookup(|name| match name {
+/// let settings = demo::Settings::from_lookup(|name| match name {
 ///     "SESSION_ENGINE" => Some("cache".into()),
 ///     "REDIS_URL" => Some("redis://default:secret@redis.internal:6379/0".into()),
 ///     _ => None,
 /// })?;
 /// assert_eq!(
-///     examples::describe_store(&settings),
+///     demo::describe_store(&settings),
 ///     "in Redis at redis://default:***@redis.internal:6379/0"
 /// );
-/// # Ok::<(), examples::BadSetting>(())
+/// # Ok::<(), demo::BadSetting>(())
 /// ```
 pub fn describe_store(settings: &Settings) -> String {
     match settings.engine {
@@ -97,7 +97,7 @@ fn shown(path: &Path) -> String {
 /// (`password`, `pass`, `passwd`, `pwd`, `sslpassword`), replaced by `***`: safe to log.
 ///
 /// ```
-/// use examples::engine::redact_url;
+/// use demo::engine::redact_url;
 ///
 /// assert_eq!(redact_url("postgres://app:s3cret@db:5432/app"), "postgres://app:***@db:5432/app");
 /// assert_eq!(redact_url("redis://:s3cret@cache:6379"), "redis://:***@cache:6379");

@@ -124,7 +124,7 @@ impl Client {
 fn demo(ctx: &CaseContext) -> Router {
     let manager =
         SessionManager::from_shared(ctx.store().clone(), Arc::new(SessionConfig::default()));
-    examples::app(manager)
+    demo::app(manager)
 }
 
 async fn login(client: &mut Client) {
@@ -260,7 +260,7 @@ async fn slow_update(session: Session) -> StatusCode {
 async fn demo_logout_beats_a_slow_request(ctx: CaseContext) {
     let manager =
         SessionManager::from_shared(ctx.store().clone(), Arc::new(SessionConfig::default()));
-    let app = examples::routes()
+    let app = demo::routes()
         .route("/slow", post(slow_update))
         .layer(SessionLayer::from_manager(manager));
     let mut client = Client::new(app.clone());
@@ -317,7 +317,7 @@ async fn show_cart(session: Session) -> String {
 fn demo_with_cart(ctx: &CaseContext) -> Router {
     let manager =
         SessionManager::from_shared(ctx.store().clone(), Arc::new(SessionConfig::default()));
-    examples::routes()
+    demo::routes()
         .route("/cart", get(show_cart).post(add_to_cart))
         .layer(SessionLayer::from_manager(manager))
 }

@@ -1,12 +1,10 @@
-//! The demo web app: `cargo run -p examples --bin demo`. The start-up line says where
+//! The demo web app: `cargo run -p demo`. The start-up line says where
 //! sessions are stored (passwords hidden).
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use examples::{
-    Settings, app, describe_store, init_logging, open_store, store_location_for_errors,
-};
+use demo::{Settings, app, describe_store, init_logging, open_store, store_location_for_errors};
 use session_core::SessionManager;
 
 #[tokio::main]

@@ -1,11 +1,11 @@
 //! Django's `clearsessions`: deletes expired sessions and prints how many, for cron.
-//! `cargo run -p examples --bin clearsessions`, with the demo's settings. On an engine with
+//! `cargo run -p demo --bin clearsessions`, with the demo's settings. On an engine with
 //! nothing to clear (Redis expires sessions itself; the memory engine's sessions live in the
 //! serving process) it says so, without connecting to anything.
 
 use std::process::ExitCode;
 
-use examples::{Settings, describe_store, init_logging, open_store, store_location_for_errors};
+use demo::{Settings, describe_store, init_logging, open_store, store_location_for_errors};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {

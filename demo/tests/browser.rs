@@ -58,7 +58,7 @@ async fn serve_demo() -> String {
         Arc::new(SessionConfig::default()),
     );
     tokio::spawn(async move {
-        axum::serve(listener, examples::app(manager))
+        axum::serve(listener, demo::app(manager))
             .await
             .expect("serve");
     });

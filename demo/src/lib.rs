@@ -1,8 +1,8 @@
 //! The demo web app and `clearsessions`: Django's sessions guide, end to end, in Rust.
 //!
-//! - `cargo run -p examples --bin demo` serves the demo on <http://127.0.0.1:8000> with
+//! - `cargo run -p demo` serves the demo on <http://127.0.0.1:8000> with
 //!   sessions in `sessions.sqlite3` (no server needed).
-//! - `cargo run -p examples --bin clearsessions` deletes expired sessions (for cron).
+//! - `cargo run -p demo --bin clearsessions` deletes expired sessions (for cron).
 //!
 //! Both read Django's settings from the environment: `SESSION_ENGINE` (`db`, `file`,
 //! `cache`, `cached_db`, `memory`), `DATABASE_URL`, `SESSION_FILE_PATH`, `REDIS_URL`,
