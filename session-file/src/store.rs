@@ -61,8 +61,10 @@ pub struct FileStore {
 /// Django's default file name prefix (its `SESSION_COOKIE_NAME`).
 pub const DEFAULT_PREFIX: &str = "sessionid";
 
-/// Options of [`FileStore::with_options`].
+/// Options of [`FileStore::with_options`]: `FileOptions::new()` (the defaults), then chained
+/// setters; checked when the store is built.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FileOptions {
     /// The record file name prefix: [`DEFAULT_PREFIX`] unless set.
     pub prefix: String,
@@ -84,6 +86,25 @@ impl Default for FileOptions {
     }
 }
 
+impl FileOptions {
+    /// The defaults: prefix `sessionid`, a private directory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`prefix`](Self::prefix).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets [`allow_shared_directory`](Self::allow_shared_directory).
+    pub const fn allow_shared_directory(mut self, allow_shared_directory: bool) -> Self {
+        self.allow_shared_directory = allow_shared_directory;
+        self
+    }
+}
+
 impl FileStore {
     /// A store in `dir`, created (mode 0700) when missing. Fails with a clear error when the
     /// path is not a directory or cannot be written. Blocks briefly: call it at start-up.
@@ -94,13 +115,7 @@ impl FileStore {
     /// A store in `dir` whose record files start with `prefix` (1 to 64 characters of
     /// `[A-Za-z0-9_-]`), so several stores can share a directory.
     pub fn with_prefix(dir: impl AsRef<Path>, prefix: &str) -> Result<Self, StoreError> {
-        Self::with_options(
-            dir,
-            FileOptions {
-                prefix: prefix.to_owned(),
-                ..FileOptions::default()
-            },
-        )
+        Self::with_options(dir, FileOptions::new().prefix(prefix.to_owned()))
     }
 
     /// A store in `dir` with these options.
@@ -119,15 +134,17 @@ impl FileStore {
                 "invalid file name prefix {prefix:?}: use 1 to 64 of [A-Za-z0-9_-]"
             )));
         }
-        let dir = Dir::open(dir.as_ref(), prefix, allow_shared_directory).map_err(|error| {
+        let path = dir.as_ref();
+        let dir = Dir::open(path, prefix, allow_shared_directory).map_err(|error| {
             // A path that is no directory, or one we may not use, is a setting to fix; any
             // other I/O error is trouble with the disk.
             match error.kind() {
                 ErrorKind::NotADirectory
                 | ErrorKind::PermissionDenied
-                | ErrorKind::ReadOnlyFilesystem => {
-                    StoreError::config_caused_by("the session directory cannot be used", error)
-                }
+                | ErrorKind::ReadOnlyFilesystem => StoreError::config_caused_by(
+                    format!("the session directory {} cannot be used", path.display()),
+                    error,
+                ),
                 _ => StoreError::backend("opening the session directory", error),
             }
         })?;
