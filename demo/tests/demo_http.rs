@@ -632,10 +632,7 @@ macro_rules! demo_tests {
 
 fn redis() -> RedisStore {
     let url = services::url(Service::Redis).expect("checked by Capabilities::requires");
-    let config = RedisConfig {
-        prefix: session_testkit::unique_name("demo"),
-        ..RedisConfig::default()
-    };
+    let config = RedisConfig::new().prefix(session_testkit::unique_name("demo"));
     RedisStore::new(&url, config).expect("redis")
 }
 

@@ -62,10 +62,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let (cached, alone) = rt.block_on(async {
-        let config = RedisConfig {
-            prefix: "bench:cached:".into(),
-            ..RedisConfig::default()
-        };
+        let config = RedisConfig::new().prefix("bench:cached:");
         let cache = RedisStore::new(&redis_url, config).expect("redis");
         let durable = session_db::testing::postgres_store(&pg_url, "bench")
             .await

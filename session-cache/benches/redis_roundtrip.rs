@@ -99,10 +99,7 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let config = RedisConfig {
-        prefix: "bench:".into(),
-        ..RedisConfig::default()
-    };
+    let config = RedisConfig::new().prefix("bench:");
     let (store, conn) = rt.block_on(async {
         let store = RedisStore::new(&url, config).expect("store");
         let conn = ConnectionManager::new(redis::Client::open(url.as_str()).expect("client"))

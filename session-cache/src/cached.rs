@@ -13,8 +13,9 @@ use crate::epoch::{self, Epochs};
 /// The payload of a tombstone: never valid codec output (which is JSON).
 const TOMBSTONE: &str = "!logged-out";
 
-/// Settings of a [`CachedStore`].
+/// Settings of a [`CachedStore`]: `CachedConfig::new()` (the defaults), then chained setters.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CachedConfig {
     /// How long a deleted session's tombstone stays in the cache, blocking fills that read
     /// the durable store just before the delete (60 s by default; keep it longer than any
@@ -44,6 +45,43 @@ impl Default for CachedConfig {
             epoch_refresh: Duration::from_secs(1),
             recovery_window: Duration::from_secs(10),
         }
+    }
+}
+
+impl CachedConfig {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`tombstone_ttl`](Self::tombstone_ttl).
+    pub const fn tombstone_ttl(mut self, tombstone_ttl: Duration) -> Self {
+        self.tombstone_ttl = tombstone_ttl;
+        self
+    }
+
+    /// Sets [`failure_threshold`](Self::failure_threshold).
+    pub const fn failure_threshold(mut self, failure_threshold: u32) -> Self {
+        self.failure_threshold = failure_threshold;
+        self
+    }
+
+    /// Sets [`cool_down`](Self::cool_down).
+    pub const fn cool_down(mut self, cool_down: Duration) -> Self {
+        self.cool_down = cool_down;
+        self
+    }
+
+    /// Sets [`epoch_refresh`](Self::epoch_refresh).
+    pub const fn epoch_refresh(mut self, epoch_refresh: Duration) -> Self {
+        self.epoch_refresh = epoch_refresh;
+        self
+    }
+
+    /// Sets [`recovery_window`](Self::recovery_window).
+    pub const fn recovery_window(mut self, recovery_window: Duration) -> Self {
+        self.recovery_window = recovery_window;
+        self
     }
 }
 

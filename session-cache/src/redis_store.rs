@@ -93,8 +93,10 @@ fn decode(id: &RecordId, value: Vec<u8>) -> Option<Record> {
     Record::from_unix_millis(id.clone(), value, millis)
 }
 
-/// Settings of a [`RedisStore`].
+/// Settings of a [`RedisStore`]: `RedisConfig::new()` (the defaults), then chained setters;
+/// checked by [`RedisStore::new`] and [`RedisStore::cluster`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RedisConfig {
     /// Prefix of every key (`session:` by default). A `{` is refused: it would start a hash
     /// tag and pin every session to one cluster slot.
@@ -110,6 +112,25 @@ impl Default for RedisConfig {
             prefix: DEFAULT_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
         }
+    }
+}
+
+impl RedisConfig {
+    /// The defaults: prefix `session:`, a 2 s bound.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`prefix`](Self::prefix).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets [`timeout`](Self::timeout).
+    pub const fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 }
 

@@ -18,10 +18,7 @@ use session_testkit::{Capabilities, store_conformance};
 
 fn redis_cache() -> RedisStore {
     let url = services::url(Service::Redis).expect("checked by Capabilities::requires");
-    let config = RedisConfig {
-        prefix: session_testkit::unique_name("cached"),
-        ..RedisConfig::default()
-    };
+    let config = RedisConfig::new().prefix(session_testkit::unique_name("cached"));
     RedisStore::new(&url, config).expect("a Redis store")
 }
 
@@ -179,16 +176,10 @@ async fn cached_cache_down_falls_back_to_the_durable_store_and_recovers() {
     let prefix = "fallback:";
     let cache = RedisStore::new(
         &format!("redis://127.0.0.1:{port}"),
-        RedisConfig {
-            prefix: prefix.into(),
-            timeout: CACHE_TIMEOUT,
-        },
+        RedisConfig::new().prefix(prefix).timeout(CACHE_TIMEOUT),
     )
     .expect("cache");
-    let config = CachedConfig {
-        cool_down: Duration::from_millis(500),
-        ..CachedConfig::default()
-    };
+    let config = CachedConfig::new().cool_down(Duration::from_millis(500));
     let store = CachedStore::with_config(cache, sqlite_memory().await, config);
     let before = record();
     store

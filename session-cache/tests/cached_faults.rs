@@ -26,13 +26,11 @@ const LOGGED_OUT: usize = 4;
 const CACHE_TIMEOUT: Duration = Duration::from_millis(250);
 
 fn config() -> CachedConfig {
-    CachedConfig {
-        cool_down: Duration::from_millis(300),
-        epoch_refresh: Duration::from_millis(200),
+    CachedConfig::new()
+        .cool_down(Duration::from_millis(300))
+        .epoch_refresh(Duration::from_millis(200))
         // Above every instance's cool-down plus the cache timeout.
-        recovery_window: Duration::from_millis(1200),
-        ..CachedConfig::default()
-    }
+        .recovery_window(Duration::from_millis(1200))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -251,10 +249,7 @@ async fn run<D: SessionStore + Clone>(fault: Fault, durable: D, instances: usize
         .map(|_| {
             let cache = RedisStore::new(
                 &redis.url(),
-                RedisConfig {
-                    prefix: "faults:".into(),
-                    timeout: CACHE_TIMEOUT,
-                },
+                RedisConfig::new().prefix("faults:").timeout(CACHE_TIMEOUT),
             )
             .expect("cache");
             CachedStore::with_config(
@@ -407,10 +402,7 @@ async fn cached_partition_seen_by_one_instance_is_bounded_by_epoch_refresh() {
     let cache = || {
         RedisStore::new(
             &redis.url(),
-            RedisConfig {
-                prefix: "part:".into(),
-                timeout: CACHE_TIMEOUT,
-            },
+            RedisConfig::new().prefix("part:").timeout(CACHE_TIMEOUT),
         )
         .expect("cache")
     };

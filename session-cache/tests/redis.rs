@@ -6,10 +6,7 @@ use session_testkit::services::{self, Service};
 use session_testkit::{Capabilities, store_conformance};
 
 fn config() -> RedisConfig {
-    RedisConfig {
-        prefix: session_testkit::unique_name("kit"),
-        ..RedisConfig::default()
-    }
+    RedisConfig::new().prefix(session_testkit::unique_name("kit"))
 }
 
 async fn redis_store() -> RedisStore {

@@ -44,10 +44,7 @@ async fn redis_down_fails_within_timeout_and_recovers() {
     let Some(mut server) = start_redis(port).await else {
         return;
     };
-    let config = RedisConfig {
-        prefix: "faults:".into(),
-        timeout: TIMEOUT,
-    };
+    let config = RedisConfig::new().prefix("faults:").timeout(TIMEOUT);
     let store = RedisStore::new(&format!("redis://127.0.0.1:{port}"), config).expect("store");
     let first = record();
     store.create(&first).await.expect("create while up");
@@ -93,10 +90,7 @@ async fn cluster_spreads_300_sessions_over_every_master() {
         return;
     };
     let prefix = format!("spread:{}:", std::process::id());
-    let config = RedisConfig {
-        prefix: prefix.clone(),
-        ..RedisConfig::default()
-    };
+    let config = RedisConfig::new().prefix(prefix.clone());
     let store = RedisStore::cluster(urls.split(','), config).expect("store");
     for _ in 0..300 {
         store.create(&record()).await.expect("create");
@@ -142,10 +136,7 @@ async fn cluster_spreads_300_sessions_over_every_master() {
 
 #[tokio::test]
 async fn redis_prefix_with_a_hash_tag_is_refused() {
-    let config = RedisConfig {
-        prefix: "session:{app}:".into(),
-        ..RedisConfig::default()
-    };
+    let config = RedisConfig::new().prefix("session:{app}:");
     let outcome = RedisStore::new("redis://127.0.0.1:1", config.clone());
     assert!(matches!(outcome, Err(StoreError::Config { .. })));
     let outcome = RedisStore::cluster(["redis://127.0.0.1:1"], config);

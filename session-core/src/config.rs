@@ -5,20 +5,26 @@ use time::Duration;
 
 use crate::ConfigError;
 
-/// Django's `SESSION_*` settings with Django's defaults, plus `touch_threshold`.
+/// Django's `SESSION_*` settings with Django's defaults, plus `touch_threshold` and
+/// `max_payload_bytes`.
+///
+/// Every configuration in this workspace is built the same way: `new()` (the defaults), then
+/// one chained setter per setting, and it is checked once, when the store or manager using
+/// it is built (here by [`SessionManager::try_new`](crate::SessionManager::try_new) through
+/// [`validate`](Self::validate)). The fields can be read.
 ///
 /// ```
 /// use session_core::SessionConfig;
 /// use time::Duration;
 ///
-/// let config = SessionConfig {
-///     cookie_age: Duration::hours(1), // SESSION_COOKIE_AGE = 3600
-///     cookie_secure: true,
-///     ..SessionConfig::default()
-/// };
+/// let config = SessionConfig::new()
+///     .cookie_age(Duration::hours(1)) // SESSION_COOKIE_AGE = 3600
+///     .cookie_secure(true);
 /// assert_eq!(config.cookie_name, "sessionid");
+/// assert!(config.validate().is_ok());
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct SessionConfig {
     /// `SESSION_COOKIE_NAME`: `"sessionid"`.
     pub cookie_name: String,
@@ -70,6 +76,77 @@ impl Default for SessionConfig {
 }
 
 impl SessionConfig {
+    /// Django's defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`cookie_name`](Self::cookie_name).
+    pub fn cookie_name(mut self, cookie_name: impl Into<String>) -> Self {
+        self.cookie_name = cookie_name.into();
+        self
+    }
+
+    /// Sets [`cookie_age`](Self::cookie_age).
+    pub const fn cookie_age(mut self, cookie_age: Duration) -> Self {
+        self.cookie_age = cookie_age;
+        self
+    }
+
+    /// Sets [`cookie_domain`](Self::cookie_domain).
+    pub fn cookie_domain(mut self, cookie_domain: Option<String>) -> Self {
+        self.cookie_domain = cookie_domain;
+        self
+    }
+
+    /// Sets [`cookie_path`](Self::cookie_path).
+    pub fn cookie_path(mut self, cookie_path: impl Into<String>) -> Self {
+        self.cookie_path = cookie_path.into();
+        self
+    }
+
+    /// Sets [`cookie_secure`](Self::cookie_secure).
+    pub const fn cookie_secure(mut self, cookie_secure: bool) -> Self {
+        self.cookie_secure = cookie_secure;
+        self
+    }
+
+    /// Sets [`cookie_http_only`](Self::cookie_http_only).
+    pub const fn cookie_http_only(mut self, cookie_http_only: bool) -> Self {
+        self.cookie_http_only = cookie_http_only;
+        self
+    }
+
+    /// Sets [`cookie_same_site`](Self::cookie_same_site).
+    pub const fn cookie_same_site(mut self, cookie_same_site: Option<SameSite>) -> Self {
+        self.cookie_same_site = cookie_same_site;
+        self
+    }
+
+    /// Sets [`expire_at_browser_close`](Self::expire_at_browser_close).
+    pub const fn expire_at_browser_close(mut self, expire_at_browser_close: bool) -> Self {
+        self.expire_at_browser_close = expire_at_browser_close;
+        self
+    }
+
+    /// Sets [`save_every_request`](Self::save_every_request).
+    pub const fn save_every_request(mut self, save_every_request: bool) -> Self {
+        self.save_every_request = save_every_request;
+        self
+    }
+
+    /// Sets [`touch_threshold`](Self::touch_threshold).
+    pub const fn touch_threshold(mut self, touch_threshold: Option<f64>) -> Self {
+        self.touch_threshold = touch_threshold;
+        self
+    }
+
+    /// Sets [`max_payload_bytes`](Self::max_payload_bytes).
+    pub const fn max_payload_bytes(mut self, max_payload_bytes: Option<usize>) -> Self {
+        self.max_payload_bytes = max_payload_bytes;
+        self
+    }
+
     /// Checks the settings once, at start-up (`SessionManager::try_new` and the layers call
     /// it): a cookie name that is not an HTTP token, a path or domain that cannot go in a
     /// `Set-Cookie` header, a cookie age that is not positive, a `touch_threshold` that is not
@@ -80,9 +157,9 @@ impl SessionConfig {
     /// ```
     /// use session_core::SessionConfig;
     ///
-    /// let host_only = SessionConfig { cookie_name: "__Host-session".into(), ..SessionConfig::default() };
+    /// let host_only = SessionConfig::new().cookie_name("__Host-session");
     /// assert!(host_only.validate().is_err()); // needs cookie_secure
-    /// let secure = SessionConfig { cookie_secure: true, ..host_only };
+    /// let secure = host_only.cookie_secure(true);
     /// assert!(secure.validate().is_ok());
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {

@@ -37,10 +37,7 @@ fn file_group_or_world_writable_directory_is_refused() {
         let text = session_core::error_chain(&error);
         assert!(text.contains("writable by group or others"), "{text}");
         assert!(text.contains(&dir.display().to_string()), "{text}");
-        let options = FileOptions {
-            allow_shared_directory: true,
-            ..FileOptions::default()
-        };
+        let options = FileOptions::new().allow_shared_directory(true);
         FileStore::with_options(&dir, options).expect("the documented opt-out");
     }
     let private = parent.path().join("private");

@@ -382,30 +382,17 @@ async fn memory_oversized_session_is_a_500_and_keeps_the_record() {
 #[test]
 fn memory_cookie_prefix_rules_are_checked_at_start() {
     let refused = [
-        SessionConfig {
-            cookie_name: "__Secure-id".into(),
-            ..SessionConfig::default()
-        },
-        SessionConfig {
-            cookie_name: "__Host-id".into(),
-            cookie_secure: true,
-            cookie_path: "/app".into(),
-            ..SessionConfig::default()
-        },
-        SessionConfig {
-            cookie_name: "__Host-id".into(),
-            cookie_secure: true,
-            cookie_domain: Some("example.com".into()),
-            ..SessionConfig::default()
-        },
-        SessionConfig {
-            cookie_name: "session id".into(),
-            ..SessionConfig::default()
-        },
-        SessionConfig {
-            touch_threshold: Some(f64::NAN),
-            ..SessionConfig::default()
-        },
+        SessionConfig::new().cookie_name("__Secure-id"),
+        SessionConfig::new()
+            .cookie_name("__Host-id")
+            .cookie_secure(true)
+            .cookie_path("/app"),
+        SessionConfig::new()
+            .cookie_name("__Host-id")
+            .cookie_secure(true)
+            .cookie_domain(Some("example.com".into())),
+        SessionConfig::new().cookie_name("session id"),
+        SessionConfig::new().touch_threshold(Some(f64::NAN)),
     ];
     for config in refused {
         let error = SessionLayer::try_new(MemoryStore::new(), config.clone())
@@ -415,11 +402,9 @@ fn memory_cookie_prefix_rules_are_checked_at_start() {
             "{error}"
         );
     }
-    let fine = SessionConfig {
-        cookie_name: "__Host-id".into(),
-        cookie_secure: true,
-        ..SessionConfig::default()
-    };
+    let fine = SessionConfig::new()
+        .cookie_name("__Host-id")
+        .cookie_secure(true);
     assert!(SessionLayer::try_new(MemoryStore::new(), fine).is_ok());
 }
 

@@ -93,16 +93,14 @@ fn assert_near(at: OffsetDateTime, seconds: i64) {
 
 /// The cookie carries every attribute the configuration asks for.
 pub async fn lifecycle_cookie_attributes_from_config(ctx: CaseContext) {
-    let config = SessionConfig {
-        cookie_name: "sid".into(),
-        cookie_age: Duration::hours(1),
-        cookie_domain: Some("example.com".into()),
-        cookie_path: "/app".into(),
-        cookie_secure: true,
-        cookie_http_only: true,
-        cookie_same_site: Some(SameSite::Strict),
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::new()
+        .cookie_name("sid")
+        .cookie_age(Duration::hours(1))
+        .cookie_domain(Some("example.com".into()))
+        .cookie_path("/app")
+        .cookie_secure(true)
+        .cookie_http_only(true)
+        .cookie_same_site(Some(SameSite::Strict));
     let h = Harness::new(&ctx, config);
     let outcome = h
         .request(None, 200, |s| async move {
@@ -158,10 +156,7 @@ pub async fn lifecycle_browser_close_has_no_max_age(ctx: CaseContext) {
     assert_eq!(cookie.max_age(), None);
     assert_eq!(cookie.expires(), None);
 
-    let config = SessionConfig {
-        expire_at_browser_close: true,
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::new().expire_at_browser_close(true);
     let h = Harness::new(&ctx, config);
     let outcome = h
         .request(None, 200, |s| async move {
@@ -200,11 +195,9 @@ pub async fn lifecycle_server_error_writes_nothing(ctx: CaseContext) {
 /// `flush` with the cookie present removes it (configured domain and path) and varies on
 /// Cookie, also when the handler fails with a 5xx.
 pub async fn lifecycle_flush_removes_cookie(ctx: CaseContext) {
-    let config = SessionConfig {
-        cookie_domain: Some("example.org".into()),
-        cookie_path: "/shop".into(),
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::new()
+        .cookie_domain(Some("example.org".into()))
+        .cookie_path("/shop");
     let h = Harness::new(&ctx, config.clone());
     for status in [200, 500] {
         let key = h.existing().await;
@@ -326,10 +319,7 @@ pub async fn lifecycle_new_empty_session_not_created(ctx: CaseContext) {
         .await;
     assert_eq!(outcome.set_cookie, None);
     assert_eq!(h.counts().total(), 0);
-    let config = SessionConfig {
-        save_every_request: true,
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::new().save_every_request(true);
     let h = Harness::new(&ctx, config);
     let outcome = h.request(None, 200, |_| async {}).await;
     assert_eq!(outcome.set_cookie, None);
@@ -339,11 +329,9 @@ pub async fn lifecycle_new_empty_session_not_created(ctx: CaseContext) {
 /// `save_every_request` renews the cookie (with `Vary: Cookie`) and writes with `touch`, not
 /// `update`.
 pub async fn lifecycle_save_every_request_touches(ctx: CaseContext) {
-    let config = SessionConfig {
-        save_every_request: true,
-        cookie_age: Duration::hours(2),
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::new()
+        .save_every_request(true)
+        .cookie_age(Duration::hours(2));
     let h = Harness::new(&ctx, config);
     let key = h.existing().await;
     ctx.store()
@@ -374,12 +362,10 @@ pub async fn lifecycle_save_every_request_touches(ctx: CaseContext) {
 
 /// With a touch threshold, a fresh session is not touched; a stale one is.
 pub async fn lifecycle_touch_threshold_skips_fresh(ctx: CaseContext) {
-    let config = SessionConfig {
-        save_every_request: true,
-        cookie_age: Duration::hours(1),
-        touch_threshold: Some(0.8),
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::new()
+        .save_every_request(true)
+        .cookie_age(Duration::hours(1))
+        .touch_threshold(Some(0.8));
     let h = Harness::new(&ctx, config);
     let key = h.existing().await;
     let outcome = h.request(Some(&key), 200, |_| async {}).await;
@@ -416,10 +402,7 @@ pub async fn lifecycle_touch_threshold_skips_fresh(ctx: CaseContext) {
 
 /// Under `save_every_request`, a fixed-moment expiry is never touched.
 pub async fn lifecycle_fixed_moment_not_touched(ctx: CaseContext) {
-    let config = SessionConfig {
-        save_every_request: true,
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::new().save_every_request(true);
     let h = Harness::new(&ctx, config);
     let at = in_ms(3_600_000);
     let outcome = h
@@ -452,10 +435,7 @@ pub async fn lifecycle_fixed_moment_not_touched(ctx: CaseContext) {
 /// Under `save_every_request`, a cookie whose record is gone is removed, and nothing is
 /// created.
 pub async fn lifecycle_stale_cookie_removed(ctx: CaseContext) {
-    let config = SessionConfig {
-        save_every_request: true,
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::new().save_every_request(true);
     let h = Harness::new(&ctx, config.clone());
     let key = h.existing().await;
     assert!(ctx.store().delete(&key.record_id()).await.expect("delete"));
@@ -701,10 +681,7 @@ pub async fn lifecycle_session_cookie_lookups_are_bounded(ctx: CaseContext) {
 /// A session over `max_payload_bytes` is not saved: the lifecycle answers 500 (the error is
 /// logged), sets no cookie, and the stored record keeps its earlier data.
 pub async fn lifecycle_oversized_session_is_500_and_keeps_record(ctx: CaseContext) {
-    let config = SessionConfig {
-        max_payload_bytes: Some(4096),
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::new().max_payload_bytes(Some(4096));
     let h = Harness::new(&ctx, config);
     let key = h.existing().await;
     let outcome = h

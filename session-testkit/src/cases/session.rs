@@ -512,10 +512,7 @@ pub async fn session_default_expiry_age_is_cookie_age(ctx: CaseContext) {
             .await
             .expect("browser close")
     );
-    let short = ctx.session_with(SessionConfig {
-        cookie_age: Duration::hours(1),
-        ..SessionConfig::default()
-    });
+    let short = ctx.session_with(SessionConfig::new().cookie_age(Duration::hours(1)));
     short.insert("a", 1).await.expect("insert");
     assert_eq!(short.expiry_age().await.expect("age").whole_seconds(), 3600);
     short.save().await.expect("save");
@@ -603,10 +600,7 @@ pub async fn session_browser_close_expiry(ctx: CaseContext) {
 
 /// `expire_at_browser_close` in the config applies to `Default` sessions only.
 pub async fn session_browser_close_from_config(ctx: CaseContext) {
-    let config = SessionConfig {
-        expire_at_browser_close: true,
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::new().expire_at_browser_close(true);
     let session = ctx.session_with(config.clone());
     assert!(
         session
