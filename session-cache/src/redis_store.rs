@@ -16,68 +16,25 @@ pub const DEFAULT_PREFIX: &str = "session:";
 /// The default bound on every operation, reconnect waits included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Whether a value (`<expiry in Unix ms>:<payload>`, or its first bytes) is live at
-/// `ARGV[1]`, the application's clock: Redis itself keeps a key until `now > PXAT`, one
-/// millisecond longer than the contract's `expires_at > now`.
-const LIVE: &str = r"local function live(value)
-    if not value then return false end
-    local colon = string.find(value, ':', 1, true)
-    if not colon then return false end
-    local ms = tonumber(string.sub(value, 1, colon - 1))
-    return ms ~= nil and ms > tonumber(ARGV[1])
-end
-";
-
-/// The first bytes of a value, enough for its expiry (no payload copied).
-const HEAD: &str = "redis.call('GETRANGE', KEYS[1], 0, 24)";
-
-fn script(body: &str) -> Script {
-    Script::new(&format!("{LIVE}{body}"))
+/// The `PXAT` of a record's key: one millisecond before its expiry. Redis keeps a key while
+/// `now <= PXAT`, so the key lives exactly while `expires_at > now`, the contract's rule, and
+/// `SET … NX`, `SET … XX` and `DEL` agree with `load` to the millisecond with no script.
+fn pxat(expires_at_ms: i64) -> i64 {
+    expires_at_ms.saturating_sub(1)
 }
 
-/// `create`: sets the value unless a live one is there; 0 for a duplicate.
-static CREATE: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
-    script(&format!(
-        "if live({HEAD}) then return 0 end
-        redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
-        return 1"
-    ))
-});
-
-/// `update`: replaces a live value; 0 when there is none.
-static UPDATE: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
-    script(&format!(
-        "if not live({HEAD}) then return 0 end
-        redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
-        return 1"
-    ))
-});
-
-/// `touch`: moves the expiry of a live key, in its value and for Redis, atomically; 0 when
-/// there is none.
+/// `touch`: moves the expiry of a live key, in its value and for Redis (`PXAT` one millisecond
+/// earlier, see [`pxat`]), atomically; 0 when there is none.
 static TOUCH: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
-    script(
-        "local value = redis.call('GET', KEYS[1])
-        if not live(value) then return 0 end
+    Script::new(
+        r"local value = redis.call('GET', KEYS[1])
+        if not value then return 0 end
         local colon = string.find(value, ':', 1, true)
-        redis.call('SET', KEYS[1], ARGV[2] .. string.sub(value, colon), 'PXAT', ARGV[2])
+        if not colon then return 0 end
+        redis.call('SET', KEYS[1], ARGV[1] .. string.sub(value, colon), 'PXAT', ARGV[2])
         return 1",
     )
 });
-
-/// `delete`: removes the key; 1 when it was live.
-static DELETE: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
-    script(&format!(
-        "local head = {HEAD}
-        if redis.call('DEL', KEYS[1]) == 0 then return 0 end
-        if live(head) then return 1 end
-        return 0"
-    ))
-});
-
-fn now_millis() -> i64 {
-    session_core::record::unix_millis(OffsetDateTime::now_utc())
-}
 
 /// A key's value: `<expiry in Unix ms>:<payload>`, so one `GET` gives the record back.
 fn encode(record: &Record) -> String {
@@ -138,12 +95,13 @@ impl RedisConfig {
 /// Cluster, through the same API. Django's `cache` engine, with Redis doing the expiry.
 ///
 /// Keys are `prefix + record id`; a value is `<expiry in Unix ms>:<payload>`, so one `GET`
-/// loads a record with its exact expiry. `create`, `update`, `touch` and `delete` are small
-/// Lua scripts, each one atomic step: they judge liveness on the application's clock from the
-/// expiry in the value (Redis keeps a key one millisecond past its `PXAT`, which the contract
-/// counts as expired), then `SET … PXAT` or `DEL`; `touch` moves the expiry in the value and
-/// `PXAT` together. `clear_expired` returns 0: Redis expires keys itself. `KEYS` is never
-/// used.
+/// loads a record with its exact expiry. `create` is `SET … NX PXAT`, `update` is
+/// `SET … XX PXAT` (nil: [`StoreError::NotFound`]), `delete` is `DEL`, and `touch` is a small
+/// Lua script that moves the expiry in the value and `PXAT` together, atomically. `PXAT` is
+/// one millisecond before the record's expiry: Redis keeps a key while `now <= PXAT`, so the
+/// key is live exactly while `expires_at > now`, as the contract says, to the millisecond
+/// (Redis's clock and the application's must agree, as NTP keeps them). `clear_expired`
+/// returns 0: Redis expires keys itself. `KEYS` is never used.
 ///
 /// Connections are multiplexed, made lazily on first use and re-made after failures; every
 /// operation is bounded by [`RedisConfig::timeout`] (`tokio::time::timeout` around it: the
@@ -278,48 +236,21 @@ impl RedisStore {
         .await
     }
 
-    /// Runs one of the store's scripts on `id`'s key with the application clock as `ARGV[1]`
-    /// and `args` after it; true when it returned 1.
-    async fn script(
+    /// `SET key value <condition> PXAT <expiry - 1 ms>`, true when Redis answered `OK`.
+    async fn set(
         &self,
         context: &'static str,
-        script: &Script,
-        id: &RecordId,
-        args: &[&str],
-    ) -> Result<bool, StoreError> {
-        let key = self.key(id);
-        let done: i64 = self
-            .bounded(context, async {
-                let mut invocation = script.key(&key);
-                invocation.arg(now_millis());
-                for arg in args {
-                    invocation.arg(*arg);
-                }
-                match &self.connection {
-                    Connection::Single(manager) => {
-                        invocation.invoke_async(&mut manager.clone()).await
-                    }
-                    #[cfg(feature = "cluster")]
-                    Connection::Cluster(cluster) => {
-                        invocation.invoke_async(&mut cluster.get().await?).await
-                    }
-                }
-            })
-            .await?;
-        Ok(done == 1)
-    }
-
-    /// A write script with the record's value and expiry as `ARGV[2]` and `ARGV[3]`.
-    async fn write(
-        &self,
-        context: &'static str,
-        script: &Script,
         record: &Record,
+        condition: &str,
     ) -> Result<bool, StoreError> {
-        let value = encode(record);
-        let expires = record.expires_at_unix_millis().to_string();
-        self.script(context, script, record.id(), &[&value, &expires])
-            .await
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(record.id()))
+            .arg(encode(record))
+            .arg(condition)
+            .arg("PXAT")
+            .arg(pxat(record.expires_at_unix_millis()));
+        let reply: Option<String> = self.query(context, cmd).await?;
+        Ok(reply.is_some())
     }
 }
 
@@ -345,10 +276,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        if self
-            .write("creating a session key", &CREATE, record)
-            .await?
-        {
+        if self.set("creating a session key", record, "NX").await? {
             Ok(())
         } else {
             Err(StoreError::DuplicateId)
@@ -356,10 +284,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn update(&self, record: &Record) -> Result<(), StoreError> {
-        if self
-            .write("updating a session key", &UPDATE, record)
-            .await?
-        {
+        if self.set("updating a session key", record, "XX").await? {
             Ok(())
         } else {
             Err(StoreError::NotFound)
@@ -367,11 +292,24 @@ impl SessionStore for RedisStore {
     }
 
     async fn touch(&self, id: &RecordId, expires_at: OffsetDateTime) -> Result<(), StoreError> {
-        let millis = session_core::record::unix_millis(expires_at).to_string();
-        if self
-            .script("touching a session key", &TOUCH, id, &[&millis])
-            .await?
-        {
+        let key = self.key(id);
+        let millis = session_core::record::unix_millis(expires_at);
+        let touched: i64 = self
+            .bounded("touching a session key", async {
+                let mut invocation = TOUCH.key(&key);
+                invocation.arg(millis).arg(pxat(millis));
+                match &self.connection {
+                    Connection::Single(manager) => {
+                        invocation.invoke_async(&mut manager.clone()).await
+                    }
+                    #[cfg(feature = "cluster")]
+                    Connection::Cluster(cluster) => {
+                        invocation.invoke_async(&mut cluster.get().await?).await
+                    }
+                }
+            })
+            .await?;
+        if touched == 1 {
             Ok(())
         } else {
             Err(StoreError::NotFound)
@@ -379,8 +317,10 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, id: &RecordId) -> Result<bool, StoreError> {
-        self.script("deleting a session key", &DELETE, id, &[])
-            .await
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.key(id));
+        let removed: i64 = self.query("deleting a session key", cmd).await?;
+        Ok(removed > 0)
     }
 
     async fn clear_expired(&self) -> Result<u64, StoreError> {
