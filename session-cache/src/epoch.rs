@@ -172,10 +172,7 @@ impl Epochs {
         }
         let must = self.must_refresh.swap(false, Ordering::AcqRel);
         let result = async {
-            let hint = match durable.load(&hint_id()).await? {
-                Some(record) => record.payload().parse::<u64>().unwrap_or(0),
-                None => 0,
-            };
+            let hint = read_counter(durable, &hint_id()).await?;
             let mut newest = self.current().max(hint);
             while durable.load(&epoch_id(newest + 1)).await?.is_some() {
                 newest += 1;
@@ -236,14 +233,7 @@ impl Epochs {
             epoch = next,
             "session cache epoch published: older cache entries are no longer trusted"
         );
-        let hint = Record::new(hint_id(), next.to_string(), never());
-        if let Err(StoreError::NotFound) = durable.update(&hint).await {
-            match durable.create(&hint).await {
-                Ok(()) | Err(StoreError::DuplicateId) => {}
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(())
+        write_counter(durable, hint_id(), next).await
     }
 
     /// Removes old epoch records (all but the newest [`KEPT_EPOCHS`]), at most [`GC_BATCH`].
@@ -251,10 +241,7 @@ impl Epochs {
         &self,
         durable: &D,
     ) -> Result<(), StoreError> {
-        let floor = match durable.load(&floor_id()).await? {
-            Some(record) => record.payload().parse::<u64>().unwrap_or(0),
-            None => 0,
-        };
+        let floor = read_counter(durable, &floor_id()).await?;
         let until = self
             .current()
             .saturating_sub(KEPT_EPOCHS)
@@ -265,14 +252,35 @@ impl Epochs {
         for n in floor..until {
             durable.delete(&epoch_id(n)).await?;
         }
-        let record = Record::new(floor_id(), until.to_string(), never());
-        if let Err(StoreError::NotFound) = durable.update(&record).await {
-            match durable.create(&record).await {
-                Ok(()) | Err(StoreError::DuplicateId) => {}
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(())
+        write_counter(durable, floor_id(), until).await
+    }
+}
+
+/// The number a counter record (the hint, the floor) holds; 0 when there is none.
+async fn read_counter<D: SessionStore + ?Sized>(
+    durable: &D,
+    id: &RecordId,
+) -> Result<u64, StoreError> {
+    Ok(durable
+        .load(id)
+        .await?
+        .and_then(|record| record.payload().parse().ok())
+        .unwrap_or(0))
+}
+
+/// Writes a counter record; the last writer wins.
+async fn write_counter<D: SessionStore + ?Sized>(
+    durable: &D,
+    id: RecordId,
+    value: u64,
+) -> Result<(), StoreError> {
+    let record = Record::new(id, value.to_string(), never());
+    match durable.update(&record).await {
+        Err(StoreError::NotFound) => match durable.create(&record).await {
+            Ok(()) | Err(StoreError::DuplicateId) => Ok(()),
+            Err(error) => Err(error),
+        },
+        other => other,
     }
 }
 
@@ -283,6 +291,45 @@ fn millis(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn cached_epochs_are_published_found_by_others_and_collected() {
+        let durable = session_core::MemoryStore::new();
+        let mine = Epochs::new(Duration::from_millis(1), Duration::ZERO);
+        let bumps = KEPT_EPOCHS + 250;
+        for _ in 0..bumps {
+            mine.bump(&durable).await.unwrap();
+        }
+        assert_eq!(mine.current(), bumps);
+        // Another instance finds the newest epoch from the hint.
+        let other = Epochs::new(Duration::from_millis(1), Duration::ZERO);
+        assert!(other.ready(&durable).await);
+        assert_eq!(other.current(), bumps);
+        assert!(!other.trusts(bumps - 1) && other.trusts(bumps));
+        // A publication by the other one is newer still, and this one learns it.
+        other.bump(&durable).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(mine.ready(&durable).await);
+        assert_eq!(mine.current(), bumps + 1);
+        // Cleanup keeps the newest thousand records, and the newest is still found.
+        mine.collect(&durable).await.unwrap();
+        for n in [1, 100, 250] {
+            assert!(
+                durable.load(&epoch_id(n)).await.unwrap().is_none(),
+                "epoch {n}"
+            );
+        }
+        for n in [bumps + 1 - KEPT_EPOCHS, bumps + 1] {
+            assert!(
+                durable.load(&epoch_id(n)).await.unwrap().is_some(),
+                "epoch {n}"
+            );
+        }
+        mine.collect(&durable).await.unwrap();
+        let late = Epochs::new(Duration::from_millis(1), Duration::ZERO);
+        assert!(late.ready(&durable).await);
+        assert_eq!(late.current(), bumps + 1);
+    }
 
     #[test]
     fn cached_epoch_tags_round_trip_and_untagged_payloads_are_refused() {
