@@ -259,5 +259,6 @@ caught! {
     memory_broken_load_purges_expired: Defect::LoadPurgesExpired => store_operations_touch_one_record_only;
     memory_broken_delete_counts_expired: Defect::DeleteCountsExpired => store_operations_touch_one_record_only;
     memory_broken_clear_counts_all: Defect::ClearCountsAll => store_boundary_clear_expired;
+    memory_broken_clear_removes_records_a_second_early: Defect::Margin(Op::Clear, -1000) => store_boundary_clear_expired;
     memory_broken_clamped_2038: Defect::Clamped2038 => store_far_future_expiries_roundtrip;
 }
