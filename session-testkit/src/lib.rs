@@ -321,6 +321,7 @@ macro_rules! __contract_cases {
             store_ids_sharing_prefixes_or_suffixes_stay_apart,
             store_operations_touch_one_record_only,
             store_far_future_expiries_roundtrip,
+            store_touch_to_the_past_expires_the_record,
             session_cycle_key_after_concurrent_flush_is_interrupted,
             session_save_after_concurrent_delete_is_interrupted,
             session_corrupt_payload_loads_empty,

@@ -40,6 +40,8 @@ enum Defect {
     ClearCountsAll,
     /// Expiries are clamped to 2038-01-19 (a 32-bit seconds column).
     Clamped2038,
+    /// `touch` only ever extends the expiry.
+    ExtendingTouch,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -177,6 +179,11 @@ impl SessionStore for Broken {
         if !self.live(Op::Touch, &copy) {
             return Err(StoreError::NotFound);
         }
+        let expires_at = if self.defect == Defect::ExtendingTouch {
+            expires_at.max(copy.expires_at())
+        } else {
+            expires_at
+        };
         copy.set_expires_at(expires_at);
         if self.defect == Defect::RewritingTouch {
             tokio::task::yield_now().await;
@@ -261,4 +268,5 @@ caught! {
     memory_broken_clear_counts_all: Defect::ClearCountsAll => store_boundary_clear_expired;
     memory_broken_clear_removes_records_a_second_early: Defect::Margin(Op::Clear, -1000) => store_boundary_clear_expired;
     memory_broken_clamped_2038: Defect::Clamped2038 => store_far_future_expiries_roundtrip;
+    memory_broken_extending_touch: Defect::ExtendingTouch => store_touch_to_the_past_expires_the_record;
 }

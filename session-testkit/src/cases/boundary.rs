@@ -579,3 +579,39 @@ pub async fn store_far_future_expiries_roundtrip(ctx: CaseContext) {
         assert_eq!(loaded.as_ref(), Some(&updated), "expiry {at} changed");
     }
 }
+
+/// `touch` sets the expiry it is given, earlier ones included: a touch to a past moment
+/// succeeds and leaves the record expired (a store that only ever extends fails).
+pub async fn store_touch_to_the_past_expires_the_record(ctx: CaseContext) {
+    let store = ctx.store();
+    let id = fresh_id();
+    store
+        .create(&record_at(&id, &payload_of("x"), now_ms() + 60_000))
+        .await
+        .expect("create");
+    let earlier = from_unix_millis(now_ms() + 30_000).expect("a date");
+    store
+        .touch(&id, earlier)
+        .await
+        .expect("touch to an earlier moment");
+    let loaded = store.load(&id).await.expect("load").expect("live");
+    assert_eq!(
+        loaded.expires_at(),
+        earlier,
+        "touch did not set the earlier expiry it was given"
+    );
+    let past = from_unix_millis(now_ms() - 1_000).expect("a date");
+    store
+        .touch(&id, past)
+        .await
+        .expect("touch to a past moment");
+    assert_eq!(
+        store.load(&id).await.expect("load"),
+        None,
+        "a record touched to a past moment is still served"
+    );
+    assert!(
+        matches!(store.touch(&id, earlier).await, Err(StoreError::NotFound)),
+        "touch revived an expired record"
+    );
+}
