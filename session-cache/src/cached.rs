@@ -15,7 +15,6 @@ const TOMBSTONE: &str = "!logged-out";
 
 /// Settings of a [`CachedStore`]: `CachedConfig::new()` (the defaults), then chained setters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct CachedConfig {
     /// How long a deleted session's tombstone stays in the cache, blocking fills that read
     /// the durable store just before the delete (60 s by default; keep it longer than any

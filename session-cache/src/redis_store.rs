@@ -53,7 +53,6 @@ fn decode(id: &RecordId, value: Vec<u8>) -> Option<Record> {
 /// Settings of a [`RedisStore`]: `RedisConfig::new()` (the defaults), then chained setters;
 /// checked by [`RedisStore::new`] and [`RedisStore::cluster`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct RedisConfig {
     /// Prefix of every key (`session:` by default). A `{` is refused: it would start a hash
     /// tag and pin every session to one cluster slot.
@@ -181,6 +180,13 @@ impl RedisStore {
             prefix: config.prefix,
             timeout: config.timeout,
         })
+    }
+
+    /// The old name of [`new`](Self::new), kept for one release: it never connected.
+    #[deprecated(since = "0.2.0", note = "renamed to `new`: it connects nothing")]
+    #[doc(hidden)]
+    pub fn connect(url: &str, config: RedisConfig) -> Result<Self, StoreError> {
+        Self::new(url, config)
     }
 
     /// A store on the Redis Cluster reachable through any of `urls`. No connection is made

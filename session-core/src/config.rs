@@ -11,7 +11,8 @@ use crate::ConfigError;
 /// Every configuration in this workspace is built the same way: `new()` (the defaults), then
 /// one chained setter per setting, and it is checked once, when the store or manager using
 /// it is built (here by [`SessionManager::try_new`](crate::SessionManager::try_new) through
-/// [`validate`](Self::validate)). The fields can be read.
+/// [`validate`](Self::validate)). The fields stay public, to read them and for code written
+/// as a struct literal with `..SessionConfig::default()`, which the same check covers.
 ///
 /// ```
 /// use session_core::SessionConfig;
@@ -24,7 +25,6 @@ use crate::ConfigError;
 /// assert!(config.validate().is_ok());
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct SessionConfig {
     /// `SESSION_COOKIE_NAME`: `"sessionid"`.
     pub cookie_name: String,

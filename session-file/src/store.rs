@@ -64,7 +64,6 @@ pub const DEFAULT_PREFIX: &str = "sessionid";
 /// Options of [`FileStore::with_options`]: `FileOptions::new()` (the defaults), then chained
 /// setters; checked when the store is built.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct FileOptions {
     /// The record file name prefix: [`DEFAULT_PREFIX`] unless set.
     pub prefix: String,

@@ -33,6 +33,11 @@ impl Session {
         Ok(Duration::seconds(seconds))
     }
 
+    /// Django's `get_expiry_age` exactly: [`expiry_age`](Self::expiry_age) in whole seconds.
+    pub async fn expiry_age_seconds(&self) -> Result<i64, SessionError> {
+        Ok(self.expiry_age().await?.whole_seconds())
+    }
+
     /// When the session expires if saved now, as Django's `get_expiry_date`.
     pub async fn expiry_date(&self) -> Result<OffsetDateTime, SessionError> {
         let expiry = self.expiry().await?;

@@ -163,6 +163,13 @@ impl Session {
         self.state().identity.key().cloned()
     }
 
+    /// The old name of [`session_key`](Self::session_key), kept for one release.
+    #[deprecated(since = "0.2.0", note = "renamed to `session_key` (Django's name)")]
+    #[doc(hidden)]
+    pub fn key(&self) -> Option<SessionKey> {
+        self.session_key()
+    }
+
     /// Whether the session's data was read or written (Django's `accessed`).
     pub fn is_accessed(&self) -> bool {
         self.state().accessed
@@ -171,6 +178,34 @@ impl Session {
     /// Whether the session changed since it was loaded or last saved (Django's `modified`).
     pub fn is_modified(&self) -> bool {
         self.state().is_modified()
+    }
+
+    /// Old inspector, kept for one release: `inspect().void`.
+    #[deprecated(since = "0.2.0", note = "use `inspect().void`")]
+    #[doc(hidden)]
+    pub fn is_void(&self) -> bool {
+        self.inspect().void
+    }
+
+    /// Old inspector, kept for one release: `inspect().had_cookie`.
+    #[deprecated(since = "0.2.0", note = "use `inspect().had_cookie`")]
+    #[doc(hidden)]
+    pub fn had_cookie(&self) -> bool {
+        self.inspect().had_cookie
+    }
+
+    /// Old inspector, kept for one release: `inspect().saved`.
+    #[deprecated(since = "0.2.0", note = "use `inspect().saved`")]
+    #[doc(hidden)]
+    pub fn is_saved(&self) -> bool {
+        self.inspect().saved
+    }
+
+    /// Old inspector, kept for one release: `inspect().poisoned`.
+    #[deprecated(since = "0.2.0", note = "use `inspect().poisoned`")]
+    #[doc(hidden)]
+    pub fn is_poisoned(&self) -> bool {
+        self.inspect().poisoned
     }
 
     /// What the request lifecycle needs to know: void, had a cookie, saved, poisoned. For
