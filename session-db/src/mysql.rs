@@ -3,12 +3,15 @@
 use async_trait::async_trait;
 use session_core::time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 use session_core::{Record, RecordId, SessionStore, StoreError};
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlQueryResult};
 use sqlx::{Row, SqlStr};
 
 use crate::StoreOptions;
 use crate::error::Server;
 use crate::table::{self, CLEAR_BATCH, DEFAULT_TABLE};
+
+/// How many times a write chosen as a deadlock victim runs again.
+const DEADLOCK_RETRIES: u64 = 5;
 
 pub(crate) const ENGINE: &str = "MySQL";
 
@@ -171,6 +174,36 @@ impl MySqlStore {
     }
 
     /// Wraps a driver error, naming the server and the pool's acquire bound.
+    /// Runs a one-statement write again when InnoDB chose it as a deadlock victim (error
+    /// 1213, SQLSTATE 40001): a `touch` and an `update` of one row at once can each lock the
+    /// row and an entry of the expiry index in opposite order. The victim was rolled back
+    /// whole, so running it again is safe; after [`DEADLOCK_RETRIES`] it is an error.
+    async fn retrying_deadlocks<F, Fut>(
+        &self,
+        statement: F,
+    ) -> Result<MySqlQueryResult, sqlx::Error>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<MySqlQueryResult, sqlx::Error>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match statement().await {
+                Err(sqlx::Error::Database(error))
+                    if error.code().as_deref() == Some("40001") && attempt < DEADLOCK_RETRIES =>
+                {
+                    attempt += 1;
+                    tracing::debug!(
+                        attempt,
+                        "MySQL deadlock on a session row; running the statement again"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     fn fail(&self, context: &'static str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
         self.server
             .fail(context, self.pool.options().get_acquire_timeout())
@@ -274,10 +307,13 @@ impl SessionStore for MySqlStore {
             return Ok(());
         }
         // A row with this id exists: replace it only if it has expired.
-        let cleared = sqlx::query(self.sql.delete_expired_one.clone())
-            .bind(record.id().as_str())
-            .bind(now())
-            .execute(&self.pool)
+        let cleared = self
+            .retrying_deadlocks(|| {
+                sqlx::query(self.sql.delete_expired_one.clone())
+                    .bind(record.id().as_str())
+                    .bind(now())
+                    .execute(&self.pool)
+            })
             .await
             .map_err(self.fail("replacing an expired session row"))?;
         if cleared.rows_affected() == 1 && self.insert(record).await? {
@@ -287,33 +323,42 @@ impl SessionStore for MySqlStore {
     }
 
     async fn update(&self, record: &Record) -> Result<(), StoreError> {
-        let done = sqlx::query(self.sql.update.clone())
-            .bind(record.payload())
-            .bind(utc(record.expires_at()))
-            .bind(record.id().as_str())
-            .bind(now())
-            .execute(&self.pool)
+        let done = self
+            .retrying_deadlocks(|| {
+                sqlx::query(self.sql.update.clone())
+                    .bind(record.payload())
+                    .bind(utc(record.expires_at()))
+                    .bind(record.id().as_str())
+                    .bind(now())
+                    .execute(&self.pool)
+            })
             .await
             .map_err(self.fail("updating a session row"))?;
         table::changed_a_row(done.rows_affected(), StoreError::NotFound)
     }
 
     async fn touch(&self, id: &RecordId, expires_at: OffsetDateTime) -> Result<(), StoreError> {
-        let done = sqlx::query(self.sql.touch.clone())
-            .bind(utc(expires_at))
-            .bind(id.as_str())
-            .bind(now())
-            .execute(&self.pool)
+        let done = self
+            .retrying_deadlocks(|| {
+                sqlx::query(self.sql.touch.clone())
+                    .bind(utc(expires_at))
+                    .bind(id.as_str())
+                    .bind(now())
+                    .execute(&self.pool)
+            })
             .await
             .map_err(self.fail("touching a session row"))?;
         table::changed_a_row(done.rows_affected(), StoreError::NotFound)
     }
 
     async fn delete(&self, id: &RecordId) -> Result<bool, StoreError> {
-        let done = sqlx::query(self.sql.delete.clone())
-            .bind(id.as_str())
-            .bind(now())
-            .execute(&self.pool)
+        let done = self
+            .retrying_deadlocks(|| {
+                sqlx::query(self.sql.delete.clone())
+                    .bind(id.as_str())
+                    .bind(now())
+                    .execute(&self.pool)
+            })
             .await
             .map_err(self.fail("deleting a session row"))?;
         Ok(done.rows_affected() > 0)

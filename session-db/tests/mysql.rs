@@ -183,3 +183,46 @@ fn mysql_migrate_on_existing_table_leaves_no_note() {
         },
     );
 }
+
+/// Concurrent `touch` and `update` of one row never fail: InnoDB may pick one of them as a
+/// deadlock victim (error 1213), and the store runs it again (seen once under CI load in the
+/// kit's touch-versus-update case).
+#[test]
+fn mysql_concurrent_touch_and_update_of_one_row_never_fail() {
+    run_case(
+        "mysql_concurrent_touch_and_update_of_one_row_never_fail",
+        CAPS,
+        mysql_store,
+        |ctx| async move {
+            let store = ctx.store().clone();
+            let id = SessionKey::generate().record_id();
+            let far = || OffsetDateTime::now_utc() + Duration::hours(1);
+            let record = |n: usize| {
+                session_core::Record::new(
+                    id.clone(),
+                    format!("{{\"v\":1,\"data\":{{\"n\":{n}}}}}"),
+                    far(),
+                )
+            };
+            store.create(&record(0)).await.expect("create");
+            let tasks: Vec<_> = (0..16)
+                .map(|task| {
+                    let (store, id, written) = (store.clone(), id.clone(), record(task));
+                    tokio::spawn(async move {
+                        for n in 0..150 {
+                            if task % 2 == 0 {
+                                let at = far() + Duration::milliseconds(n);
+                                store.touch(&id, at).await.expect("touch");
+                            } else {
+                                store.update(&written).await.expect("update");
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.expect("no write failed");
+            }
+        },
+    );
+}
