@@ -26,6 +26,7 @@ mod error;
 #[cfg(feature = "mysql")]
 mod mysql;
 mod options;
+mod plan;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]

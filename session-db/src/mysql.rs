@@ -3,11 +3,12 @@
 use async_trait::async_trait;
 use session_core::time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 use session_core::{Record, RecordId, SessionStore, StoreError};
+use sqlx::Row;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlQueryResult};
-use sqlx::{Row, SqlStr};
 
 use crate::StoreOptions;
 use crate::error::Server;
+use crate::plan::{Dialect, Plan, Schema, expiry_hour};
 use crate::table::{self, CLEAR_BATCH, DEFAULT_TABLE};
 
 /// How many times a write chosen as a deadlock victim runs again.
@@ -16,15 +17,18 @@ const DEADLOCK_RETRIES: u64 = 5;
 pub(crate) const ENGINE: &str = "MySQL";
 
 /// Sessions in a MySQL or MariaDB table: `id CHAR(64)` primary key, `payload LONGTEXT`
-/// (utf8mb4), `expires_at DATETIME(3)` in UTC with an index named `<table>_expires_at_idx`.
-/// Only syntax both servers share is used.
+/// (utf8mb4), `expires_at DATETIME(3)` in UTC, and `expires_hour BIGINT` (the hour of the
+/// expiry) with an index named `<table>_expiry_idx`. A sliding expiry changes the hour about
+/// once an hour, so most saves leave the secondary index alone (InnoDB writes only changed
+/// index entries), while `clear_expired` still finds expired rows through the index. Only
+/// syntax both servers share is used.
 ///
 /// `create` is a plain `INSERT`; on a duplicate key it deletes the row if it has expired and
 /// inserts once more (an upsert's row count cannot tell a live duplicate apart, because sqlx
 /// sets `CLIENT_FOUND_ROWS`). `update` and `touch` are `UPDATE … WHERE expires_at > ?`;
 /// `delete` is `DELETE … WHERE expires_at > ?`, so its row count says whether a live record
 /// existed (an expired row is left for `clear_expired`, and is never loaded). `clear_expired`
-/// is `DELETE … LIMIT 5000`, repeated.
+/// is `DELETE … LIMIT 5000` over the index, repeated.
 ///
 /// Bounded waits: [`connect`](Self::connect) gives up after 5 s without a first connection,
 /// and each operation after 5 s without a pooled connection (so with the server down, a
@@ -51,48 +55,11 @@ pub struct MySqlStore {
     pool: MySqlPool,
     server: Server,
     table: String,
-    sql: Statements,
-}
-
-#[derive(Debug, Clone)]
-struct Statements {
-    load: SqlStr,
-    insert: SqlStr,
-    delete_expired_one: SqlStr,
-    update: SqlStr,
-    touch: SqlStr,
-    delete: SqlStr,
-    clear: SqlStr,
-}
-
-impl Statements {
-    fn new(table: &str) -> Self {
-        let t = quote(table);
-        let s = |text: String| table::statement(text);
-        Self {
-            load: s(format!(
-                "SELECT payload, expires_at FROM {t} WHERE id = ? AND expires_at > ?"
-            )),
-            insert: s(format!(
-                "INSERT INTO {t} (id, payload, expires_at) VALUES (?, ?, ?)"
-            )),
-            delete_expired_one: s(format!("DELETE FROM {t} WHERE id = ? AND expires_at <= ?")),
-            update: s(format!(
-                "UPDATE {t} SET payload = ?, expires_at = ? WHERE id = ? AND expires_at > ?"
-            )),
-            touch: s(format!(
-                "UPDATE {t} SET expires_at = ? WHERE id = ? AND expires_at > ?"
-            )),
-            delete: s(format!("DELETE FROM {t} WHERE id = ? AND expires_at > ?")),
-            clear: s(format!(
-                "DELETE FROM {t} WHERE expires_at <= ? ORDER BY expires_at LIMIT ?"
-            )),
-        }
-    }
+    sql: Plan,
 }
 
 fn quote(identifier: &str) -> String {
-    format!("`{identifier}`")
+    Dialect::MySql.quote(identifier)
 }
 
 /// Where the server is, for errors: `host:port`, or the Unix socket's path.
@@ -125,7 +92,7 @@ impl MySqlStore {
             pool,
             server,
             table: DEFAULT_TABLE.to_owned(),
-            sql: Statements::new(DEFAULT_TABLE),
+            sql: Plan::new(Dialect::MySql, &quote(DEFAULT_TABLE)),
         }
     }
 
@@ -159,7 +126,7 @@ impl MySqlStore {
     pub fn with_table(mut self, table: &str) -> Result<Self, StoreError> {
         table::validate("table", table)?;
         self.table = table.to_owned();
-        self.sql = Statements::new(table);
+        self.sql = Plan::new(Dialect::MySql, &quote(table));
         Ok(self)
     }
 
@@ -209,7 +176,9 @@ impl MySqlStore {
             .fail(context, self.pool.options().get_acquire_timeout())
     }
 
-    /// Creates the table with its expiry index if missing. Idempotent, and safe when several
+    /// Creates the table with its expiry index if missing, and upgrades a table created by an
+    /// earlier version in place (adds, indexes and fills `expires_hour`, drops the old
+    /// `<table>_expires_at_idx`; live sessions kept). Idempotent, and safe when several
     /// instances run it at once (`GET_LOCK` on one connection around the DDL). An existing
     /// table is found in `information_schema` first, so a start leaves no "already exists"
     /// note.
@@ -228,15 +197,7 @@ impl MySqlStore {
                 format!("could not take the migration lock {lock:?} within 30 s"),
             ));
         }
-        let create = format!(
-            "CREATE TABLE IF NOT EXISTS {t} (\
-             id CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, \
-             payload LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, \
-             expires_at DATETIME(3) NOT NULL, \
-             INDEX {index} (expires_at)) ENGINE = InnoDB",
-            t = quote(&self.table),
-            index = quote(&table::index_name(&self.table)),
-        );
+        let schema = Schema::new(Dialect::MySql, &self.table, quote(&self.table));
         // `CREATE TABLE IF NOT EXISTS` on an existing table leaves a note ("Table … already
         // exists") on every start: look first, under the lock. Compared byte for byte, as
         // table names are on Linux; a server that folds names to lower case finds no match
@@ -249,8 +210,27 @@ impl MySqlStore {
             .bind(&self.table)
             .fetch_one(&mut *conn)
             .await?;
-            if exists == 0 {
-                sqlx::query(table::statement(create))
+            let statements = if exists == 0 {
+                vec![schema.create_table(false)]
+            } else {
+                let has_hour: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM information_schema.columns \
+                     WHERE table_schema = DATABASE() \
+                     AND CAST(table_name AS BINARY) = CAST(? AS BINARY) \
+                     AND column_name = 'expires_hour'",
+                )
+                .bind(&self.table)
+                .fetch_one(&mut *conn)
+                .await?;
+                if has_hour == 0 {
+                    tracing::info!(table = %self.table, "upgrading the session table: adding expires_hour");
+                    schema.upgrade()
+                } else {
+                    Vec::new()
+                }
+            };
+            for sql in statements {
+                sqlx::query(table::statement(sql))
                     .execute(&mut *conn)
                     .await?;
             }
@@ -268,10 +248,11 @@ impl MySqlStore {
     }
 
     async fn insert(&self, record: &Record) -> Result<bool, StoreError> {
-        let outcome = sqlx::query(self.sql.insert.clone())
+        let outcome = sqlx::query(self.sql.create.clone())
             .bind(record.id().as_str())
             .bind(record.payload())
             .bind(utc(record.expires_at()))
+            .bind(expiry_hour(record.expires_at()))
             .execute(&self.pool)
             .await;
         match outcome {
@@ -328,6 +309,7 @@ impl SessionStore for MySqlStore {
                 sqlx::query(self.sql.update.clone())
                     .bind(record.payload())
                     .bind(utc(record.expires_at()))
+                    .bind(expiry_hour(record.expires_at()))
                     .bind(record.id().as_str())
                     .bind(now())
                     .execute(&self.pool)
@@ -342,6 +324,7 @@ impl SessionStore for MySqlStore {
             .retrying_deadlocks(|| {
                 sqlx::query(self.sql.touch.clone())
                     .bind(utc(expires_at))
+                    .bind(expiry_hour(expires_at))
                     .bind(id.as_str())
                     .bind(now())
                     .execute(&self.pool)
@@ -365,16 +348,48 @@ impl SessionStore for MySqlStore {
     }
 
     async fn clear_expired(&self) -> Result<u64, StoreError> {
-        let now = now();
-        table::clear_in_batches(|| async {
-            let done = sqlx::query(self.sql.clear.clone())
+        let at = OffsetDateTime::now_utc();
+        let now = utc(at);
+        let err = self.fail("clearing expired session rows");
+        // Keyset batches: InnoDB keeps deleted index entries until its purge runs, so a
+        // `DELETE … LIMIT` repeated from the start of the range would step over every
+        // earlier batch's rows again. Each batch starts after the last key of the one before.
+        let mut after: (i64, String) = (i64::MIN, String::new());
+        let mut total = 0;
+        loop {
+            let batch: Vec<(i64, String)> = sqlx::query_as(self.sql.expired_batch.clone())
+                .bind(expiry_hour(at))
                 .bind(now)
+                .bind(after.0)
+                .bind(after.0)
+                .bind(&after.1)
                 .bind(CLEAR_BATCH)
-                .execute(&self.pool)
+                .fetch_all(&self.pool)
                 .await
-                .map_err(self.fail("clearing expired session rows"))?;
-            Ok(done.rows_affected())
-        })
-        .await
+                .map_err(&err)?;
+            let Some(last) = batch.last().cloned() else {
+                return Ok(total);
+            };
+            let delete = table::statement(format!(
+                "DELETE FROM {} WHERE expires_at <= ? AND id IN ({})",
+                quote(&self.table),
+                vec!["?"; batch.len()].join(", ")
+            ));
+            let done = self
+                .retrying_deadlocks(|| {
+                    let mut query = sqlx::query(delete.clone()).persistent(false).bind(now);
+                    for (_, id) in &batch {
+                        query = query.bind(id.as_str());
+                    }
+                    query.execute(&self.pool)
+                })
+                .await
+                .map_err(&err)?;
+            total += done.rows_affected();
+            if batch.len() < CLEAR_BATCH as usize {
+                return Ok(total);
+            }
+            after = last;
+        }
     }
 }

@@ -15,7 +15,7 @@ use crate::error::Server;
 /// | bound | default | bounds |
 /// |---|---|---|
 /// | [`connect_timeout`](Self::connect_timeout) | 5 s | `connect`/`connect_with`: until the first connection is open (retrying while the server refuses) |
-/// | [`acquire_timeout`](Self::acquire_timeout) | 5 s | every operation's wait for a pooled connection: a free slot, checking an idle connection (a ping, so a dead pooled connection is noticed and replaced) and opening a new one |
+/// | [`acquire_timeout`](Self::acquire_timeout) | 5 s | every operation's wait for a pooled connection: a free slot, checking a connection idle for over 100 ms (a ping, so a dead pooled connection is noticed and replaced) and opening a new one |
 ///
 /// An operation over its bound fails with [`StoreError::Backend`] whose source is a
 /// [`DbError`](crate::DbError) naming the server (`host:port`, never the password). The
@@ -50,6 +50,8 @@ impl StoreOptions {
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
     /// The default [`acquire_timeout`](Self::acquire_timeout): 5 s.
     pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+    /// How long a pooled connection may sit idle before it is pinged on its next use.
+    pub const IDLE_CHECK_AFTER: Duration = Duration::from_millis(100);
 
     /// The defaults: 5 s to connect, 5 s to acquire a connection.
     pub const fn new() -> Self {
@@ -85,10 +87,15 @@ impl StoreOptions {
         self.acquire_timeout
     }
 
-    /// sqlx pool options with these bounds (the acquire timeout; each idle connection pinged
-    /// before use), for a pool you build yourself and hand to a store's `new(pool)`, e.g.
-    /// with an `after_connect` hook. sqlx's `PoolOptions::connect` is then bounded by the
-    /// acquire timeout.
+    /// sqlx pool options with these bounds, for a pool you build yourself and hand to a
+    /// store's `new(pool)`, e.g. with an `after_connect` hook. sqlx's `PoolOptions::connect`
+    /// is then bounded by the acquire timeout.
+    ///
+    /// A connection that sat idle for more than [`IDLE_CHECK_AFTER`](Self::IDLE_CHECK_AFTER)
+    /// (100 ms) is pinged before use, and replaced if the server is gone; one in steady use
+    /// is not. sqlx's default pings before every use, a round trip on top of each statement
+    /// (sqlx also pings each connection as it goes back to the pool, so one that broke during
+    /// a statement never returns to it).
     ///
     /// ```no_run
     /// use session_db::{PostgresStore, StoreOptions};
@@ -105,7 +112,16 @@ impl StoreOptions {
     pub fn pool_options<DB: Database>(&self) -> PoolOptions<DB> {
         PoolOptions::new()
             .acquire_timeout(self.acquire_timeout)
-            .test_before_acquire(true)
+            .test_before_acquire(false)
+            .before_acquire(|connection: &mut DB::Connection, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > Self::IDLE_CHECK_AFTER {
+                        // A dead connection is closed, and the pool hands out another.
+                        return Ok(connection.ping().await.is_ok());
+                    }
+                    Ok(true)
+                })
+            })
     }
 
     /// Builds the pool from `pool` (which carries the acquire timeout) and opens its first

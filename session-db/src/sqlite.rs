@@ -1,26 +1,36 @@
 //! `SqliteStore`: sessions in a SQLite table, on disk or in memory.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use session_core::record::unix_millis;
 use session_core::time::OffsetDateTime;
 use session_core::{Record, RecordId, SessionStore, StoreError};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteQueryResult};
 use sqlx::{Row, SqlStr};
+use tokio::sync::Mutex;
 
 use crate::StoreOptions;
 use crate::error::Server;
+use crate::plan::{Dialect, Plan, Schema, expiry_hour};
 use crate::table::{self, CLEAR_BATCH, DEFAULT_TABLE};
 
 const ENGINE: &str = "SQLite";
 
 /// Sessions in a SQLite table: `id TEXT` primary key, `payload TEXT`, `expires_at INTEGER`
-/// (Unix milliseconds, so comparisons are numeric) with an index named
-/// `<table>_expires_at_idx`. One statement per operation (`INSERT … ON CONFLICT DO UPDATE …
-/// WHERE` expired, `UPDATE … WHERE expires_at > ?`, `DELETE … RETURNING`); `clear_expired`
-/// deletes 5,000 rows at a time by `rowid`.
+/// (Unix milliseconds, so comparisons are numeric), and `expires_hour INTEGER` (the hour of
+/// the expiry) with an index named `<table>_expiry_idx`. One statement per operation
+/// (`INSERT … ON CONFLICT DO UPDATE … WHERE` expired, `UPDATE … WHERE expires_at > ?`,
+/// `DELETE … RETURNING`); `update` and `touch` first run an `UPDATE` that leaves the hour,
+/// and so the index, alone, and set the hour in a second one only when it moved (about once
+/// an hour for a sliding expiry). `clear_expired` deletes 5,000 expired rows at a time, found
+/// through the index.
+///
+/// Writes from one store (and its clones) go one at a time through an in-process queue, and
+/// reads run beside them (WAL mode): SQLite has one write lock per database, and a writer
+/// that finds it taken sleeps in growing steps, up to 100 ms each, before it tries again.
 ///
 /// Bounded waits: [`connect`](Self::connect) gives up after 5 s without a first connection,
 /// each operation after 5 s without a pooled connection (all of them busy), and a statement
@@ -41,53 +51,17 @@ const ENGINE: &str = "SQLite";
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One writer at a time from this store (and its clones): SQLite takes one write lock
+    /// for the whole database, and a writer that finds it taken sleeps in steps of up to
+    /// 100 ms (its busy handler); waiting here instead hands the lock over at once.
+    writer: Arc<Mutex<()>>,
     server: Server,
     table: String,
-    sql: Statements,
-}
-
-#[derive(Debug, Clone)]
-struct Statements {
-    load: SqlStr,
-    create: SqlStr,
-    update: SqlStr,
-    touch: SqlStr,
-    delete: SqlStr,
-    clear: SqlStr,
-}
-
-impl Statements {
-    fn new(table: &str) -> Self {
-        let t = quote(table);
-        let s = |text: String| table::statement(text);
-        Self {
-            load: s(format!(
-                "SELECT payload, expires_at FROM {t} WHERE id = ?1 AND expires_at > ?2"
-            )),
-            create: s(format!(
-                "INSERT INTO {t} (id, payload, expires_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (id) DO UPDATE SET payload = excluded.payload, \
-                 expires_at = excluded.expires_at WHERE {t}.expires_at <= ?4"
-            )),
-            update: s(format!(
-                "UPDATE {t} SET payload = ?2, expires_at = ?3 WHERE id = ?1 AND expires_at > ?4"
-            )),
-            touch: s(format!(
-                "UPDATE {t} SET expires_at = ?2 WHERE id = ?1 AND expires_at > ?3"
-            )),
-            delete: s(format!(
-                "DELETE FROM {t} WHERE id = ?1 RETURNING expires_at > ?2"
-            )),
-            clear: s(format!(
-                "DELETE FROM {t} WHERE rowid IN \
-                 (SELECT rowid FROM {t} WHERE expires_at <= ?1 LIMIT ?2)"
-            )),
-        }
-    }
+    sql: Plan,
 }
 
 fn quote(identifier: &str) -> String {
-    format!("\"{identifier}\"")
+    Dialect::Sqlite.quote(identifier)
 }
 
 fn now_millis() -> i64 {
@@ -104,9 +78,10 @@ impl SqliteStore {
         let server = Server::file(ENGINE, pool.connect_options().get_filename());
         Self {
             pool,
+            writer: Arc::new(Mutex::new(())),
             server,
             table: DEFAULT_TABLE.to_owned(),
-            sql: Statements::new(DEFAULT_TABLE),
+            sql: Plan::new(Dialect::Sqlite, &quote(DEFAULT_TABLE)),
         }
     }
 
@@ -147,7 +122,7 @@ impl SqliteStore {
     pub fn with_table(mut self, table: &str) -> Result<Self, StoreError> {
         table::validate("table", table)?;
         self.table = table.to_owned();
-        self.sql = Statements::new(table);
+        self.sql = Plan::new(Dialect::Sqlite, &quote(table));
         Ok(self)
     }
 
@@ -161,13 +136,34 @@ impl SqliteStore {
         &self.pool
     }
 
+    /// Runs the write that leaves the hour (and so the index) alone, and the one that sets
+    /// it only when the first matched no row: the hour moved, or there is no live row.
+    /// SQLite rewrites an index entry whenever an `UPDATE` assigns its column, even to the
+    /// same value; two statements in-process cost less than that page write.
+    async fn same_hour_first<F, Fut>(
+        &self,
+        first: impl std::future::Future<Output = Result<SqliteQueryResult, sqlx::Error>>,
+        moving_the_hour: F,
+    ) -> Result<u64, sqlx::Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<SqliteQueryResult, sqlx::Error>>,
+    {
+        match first.await?.rows_affected() {
+            0 => Ok(moving_the_hour().await?.rows_affected()),
+            rows => Ok(rows),
+        }
+    }
+
     /// Wraps a driver error, naming the database and the pool's acquire bound.
     fn fail(&self, context: &'static str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
         self.server
             .fail(context, self.pool.options().get_acquire_timeout())
     }
 
-    /// Creates the table and its expiry index if missing. Idempotent, and safe when several
+    /// Creates the table and its expiry index if missing, and upgrades a table created by an
+    /// earlier version in place (adds, indexes and fills `expires_hour`, drops the old
+    /// `<table>_expires_at_idx`; live sessions kept). Idempotent, and safe when several
     /// instances run it at once (`BEGIN IMMEDIATE` takes the write lock first).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let err = self.fail("migrating the SQLite session table");
@@ -176,16 +172,30 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(&err)?;
-        let t = quote(&self.table);
-        let create = format!(
-            "CREATE TABLE IF NOT EXISTS {t} (\
-             id TEXT PRIMARY KEY NOT NULL, payload TEXT NOT NULL, expires_at INTEGER NOT NULL)"
-        );
-        let index = format!(
-            "CREATE INDEX IF NOT EXISTS {} ON {t} (expires_at)",
-            quote(&table::index_name(&self.table))
-        );
-        for sql in [create, index] {
+        let schema = Schema::new(Dialect::Sqlite, &self.table, quote(&self.table));
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1)",
+        )
+        .bind(&self.table)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(&err)?;
+        let has_hour: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = 'expires_hour')",
+        )
+        .bind(&self.table)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(&err)?;
+        let statements = if !exists {
+            vec![schema.create_table(false), schema.create_index()]
+        } else if !has_hour {
+            tracing::info!(table = %self.table, "upgrading the session table: adding expires_hour");
+            schema.upgrade()
+        } else {
+            vec![schema.create_index()]
+        };
+        for sql in statements {
             sqlx::query(table::statement(sql))
                 .execute(&mut *tx)
                 .await
@@ -218,10 +228,12 @@ impl SessionStore for SqliteStore {
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        let _writing = self.writer.lock().await;
         let done = sqlx::query(self.sql.create.clone())
             .bind(record.id().as_str())
             .bind(record.payload())
             .bind(record.expires_at_unix_millis())
+            .bind(expiry_hour(record.expires_at()))
             .bind(now_millis())
             .execute(&self.pool)
             .await
@@ -230,29 +242,44 @@ impl SessionStore for SqliteStore {
     }
 
     async fn update(&self, record: &Record) -> Result<(), StoreError> {
-        let done = sqlx::query(self.sql.update.clone())
-            .bind(record.id().as_str())
-            .bind(record.payload())
-            .bind(record.expires_at_unix_millis())
-            .bind(now_millis())
-            .execute(&self.pool)
+        let _writing = self.writer.lock().await;
+        let now = now_millis();
+        let run = |sql: &SqlStr| {
+            sqlx::query(sql.clone())
+                .bind(record.payload())
+                .bind(record.expires_at_unix_millis())
+                .bind(expiry_hour(record.expires_at()))
+                .bind(record.id().as_str())
+                .bind(now)
+                .execute(&self.pool)
+        };
+        let rows = self
+            .same_hour_first(run(&self.sql.update_same_hour), || run(&self.sql.update))
             .await
             .map_err(self.fail("updating a session row"))?;
-        table::changed_a_row(done.rows_affected(), StoreError::NotFound)
+        table::changed_a_row(rows, StoreError::NotFound)
     }
 
     async fn touch(&self, id: &RecordId, expires_at: OffsetDateTime) -> Result<(), StoreError> {
-        let done = sqlx::query(self.sql.touch.clone())
-            .bind(id.as_str())
-            .bind(unix_millis(expires_at))
-            .bind(now_millis())
-            .execute(&self.pool)
+        let _writing = self.writer.lock().await;
+        let now = now_millis();
+        let run = |sql: &SqlStr| {
+            sqlx::query(sql.clone())
+                .bind(unix_millis(expires_at))
+                .bind(expiry_hour(expires_at))
+                .bind(id.as_str())
+                .bind(now)
+                .execute(&self.pool)
+        };
+        let rows = self
+            .same_hour_first(run(&self.sql.touch_same_hour), || run(&self.sql.touch))
             .await
             .map_err(self.fail("touching a session row"))?;
-        table::changed_a_row(done.rows_affected(), StoreError::NotFound)
+        table::changed_a_row(rows, StoreError::NotFound)
     }
 
     async fn delete(&self, id: &RecordId) -> Result<bool, StoreError> {
+        let _writing = self.writer.lock().await;
         let live: Option<bool> = sqlx::query_scalar(self.sql.delete.clone())
             .bind(id.as_str())
             .bind(now_millis())
@@ -265,7 +292,10 @@ impl SessionStore for SqliteStore {
     async fn clear_expired(&self) -> Result<u64, StoreError> {
         let now = now_millis();
         table::clear_in_batches(|| async {
+            // Per batch, so requests' writes go between batches.
+            let _writing = self.writer.lock().await;
             let done = sqlx::query(self.sql.clear.clone())
+                .bind(now.div_euclid(crate::plan::HOUR_MILLIS))
                 .bind(now)
                 .bind(CLEAR_BATCH)
                 .execute(&self.pool)

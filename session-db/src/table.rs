@@ -5,8 +5,8 @@ use session_core::StoreError;
 /// The default table name.
 pub const DEFAULT_TABLE: &str = "sessions";
 
-/// Longest accepted name: the index name `<table>_expires_at_idx` must fit PostgreSQL's
-/// 63-byte identifiers.
+/// Longest accepted name: the index names (`<table>_expiry_idx`, and `<table>_expires_at_idx`
+/// of earlier versions) must fit PostgreSQL's 63-byte identifiers.
 const MAX_LEN: usize = 48;
 
 /// Accepts `[A-Za-z_][A-Za-z0-9_]*` of at most 48 characters; anything else is an error
@@ -27,8 +27,15 @@ pub(crate) fn validate(kind: &str, name: &str) -> Result<(), StoreError> {
     }
 }
 
-/// The expiry index of a table, named after it so two tables never share one.
+/// The expiry index of a table (on `expires_hour`), named after it so two tables never share
+/// one.
 pub(crate) fn index_name(table: &str) -> String {
+    format!("{table}_expiry_idx")
+}
+
+/// The expiry index of tables created by versions before `expires_hour` (on `expires_at`),
+/// which [`migrate`](crate::PostgresStore::migrate) drops when it upgrades them.
+pub(crate) fn old_index_name(table: &str) -> String {
     format!("{table}_expires_at_idx")
 }
 

@@ -79,13 +79,13 @@ fn mysql_two_tables_get_their_own_index() {
                 store.migrate().await.expect("migrate");
                 let indexes: Vec<String> = sqlx::query_scalar(
                     "SELECT DISTINCT CAST(index_name AS CHAR) FROM information_schema.statistics \
-                 WHERE table_schema = DATABASE() AND table_name = ? AND column_name = 'expires_at'",
+                 WHERE table_schema = DATABASE() AND table_name = ? AND column_name = 'expires_hour'",
                 )
                 .bind(&table)
                 .fetch_all(&pool)
                 .await
                 .expect("indexes");
-                assert_eq!(indexes, [format!("{table}_expires_at_idx")]);
+                assert_eq!(indexes, [format!("{table}_expiry_idx")]);
             }
         },
     );
@@ -223,6 +223,69 @@ fn mysql_concurrent_touch_and_update_of_one_row_never_fail() {
             for task in tasks {
                 task.await.expect("no write failed");
             }
+        },
+    );
+}
+
+/// A table created by the previous version (no `expires_hour`, an index on `expires_at`)
+/// holding live sessions is upgraded in place by `migrate()`: the sessions stay, the new
+/// index replaces the old one, and everything works on it.
+#[test]
+fn mysql_migrate_upgrades_a_previous_version_table_in_place() {
+    run_case(
+        "mysql_migrate_upgrades_a_previous_version_table_in_place",
+        CAPS,
+        mysql_store,
+        |ctx| async move {
+            let _ = ctx;
+            let pool = pool(2).await;
+            let table = unique_table(TAG);
+            let create = format!(
+                "CREATE TABLE `{table}` (\
+                 id CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, \
+                 payload LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, \
+                 expires_at DATETIME(3) NOT NULL, \
+                 INDEX `{table}_expires_at_idx` (expires_at)) ENGINE = InnoDB"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(create))
+                .execute(&pool)
+                .await
+                .expect("the previous version's schema");
+            let (live, expired) = common::previous_version_rows();
+            for record in live.iter().chain([&expired]) {
+                let at = record.expires_at();
+                let sql =
+                    format!("INSERT INTO `{table}` (id, payload, expires_at) VALUES (?, ?, ?)");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(record.id().as_str())
+                    .bind(record.payload())
+                    .bind(PrimitiveDateTime::new(at.date(), at.time()))
+                    .execute(&pool)
+                    .await
+                    .expect("a session of the previous version");
+            }
+            let store = MySqlStore::new(pool.clone())
+                .with_table(&table)
+                .expect("table");
+            store.migrate().await.expect("upgrade");
+            store
+                .migrate()
+                .await
+                .expect("and again: nothing left to do");
+            let mut indexes: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT CAST(index_name AS CHAR) FROM information_schema.statistics \
+                 WHERE table_schema = DATABASE() AND table_name = ?",
+            )
+            .bind(&table)
+            .fetch_all(&pool)
+            .await
+            .expect("indexes");
+            indexes.sort();
+            assert_eq!(
+                indexes,
+                ["PRIMARY".to_owned(), format!("{table}_expiry_idx")]
+            );
+            common::upgraded_table_keeps_working(&store, &live, &expired).await;
         },
     );
 }

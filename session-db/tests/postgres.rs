@@ -90,13 +90,13 @@ fn postgres_two_tables_get_their_own_index() {
                     .expect("table");
                 store.migrate().await.expect("migrate");
                 let indexes: Vec<String> = sqlx::query_scalar(
-                "SELECT indexname::text FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE '%expires_at%'",
+                "SELECT indexname::text FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE '%expires_hour%'",
             )
             .bind(table)
             .fetch_all(&pool)
             .await
             .expect("indexes");
-                assert_eq!(indexes, [format!("{table}_expires_at_idx")]);
+                assert_eq!(indexes, [format!("{table}_expiry_idx")]);
             }
         },
     );
@@ -347,5 +347,157 @@ fn postgres_migrate_on_existing_table_logs_no_notice() {
     assert!(
         events.len() == 1 && events[0].contains("capture probe"),
         "the capture works: {events:?}"
+    );
+}
+
+/// A table created by the previous version (no `expires_hour`, an index on `expires_at`)
+/// holding live sessions is upgraded in place by `migrate()`: the sessions stay, the new
+/// index replaces the old one, and everything works on it.
+#[test]
+fn postgres_migrate_upgrades_a_previous_version_table_in_place() {
+    run_case(
+        "postgres_migrate_upgrades_a_previous_version_table_in_place",
+        CAPS,
+        postgres_store,
+        |ctx| async move {
+            let _ = ctx;
+            let pool = PgPoolOptions::new().connect(&url()).await.expect("connect");
+            let table = unique_table(TAG);
+            for sql in [
+                format!(
+                    "CREATE TABLE \"{table}\" (id CHAR(64) PRIMARY KEY, payload TEXT NOT NULL, \
+                     expires_at TIMESTAMPTZ NOT NULL)"
+                ),
+                format!("CREATE INDEX \"{table}_expires_at_idx\" ON \"{table}\" (expires_at)"),
+            ] {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&pool)
+                    .await
+                    .expect("the previous version's schema");
+            }
+            let (live, expired) = common::previous_version_rows();
+            for record in live.iter().chain([&expired]) {
+                let sql = format!(
+                    "INSERT INTO \"{table}\" (id, payload, expires_at) VALUES ($1, $2, $3)"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(record.id().as_str())
+                    .bind(record.payload())
+                    .bind(record.expires_at())
+                    .execute(&pool)
+                    .await
+                    .expect("a session of the previous version");
+            }
+            let store = PostgresStore::new(pool.clone())
+                .with_table(&table)
+                .expect("table");
+            store.migrate().await.expect("upgrade");
+            store
+                .migrate()
+                .await
+                .expect("and again: nothing left to do");
+            let indexes: Vec<String> = sqlx::query_scalar(
+                "SELECT indexname::text FROM pg_indexes WHERE tablename = $1 ORDER BY 1",
+            )
+            .bind(&table)
+            .fetch_all(&pool)
+            .await
+            .expect("indexes");
+            assert_eq!(
+                indexes,
+                [format!("{table}_expiry_idx"), format!("{table}_pkey")]
+            );
+            common::upgraded_table_keeps_working(&store, &live, &expired).await;
+        },
+    );
+}
+
+/// `clear_expired` finds expired rows through the expiry index, not by reading the table.
+#[test]
+fn postgres_clear_expired_uses_the_expiry_index() {
+    run_case(
+        "postgres_clear_expired_uses_the_expiry_index",
+        CAPS,
+        postgres_store,
+        |ctx| async move {
+            let _ = ctx;
+            let store = postgres_store().await;
+            let t = store.table().to_owned();
+            let fill = format!(
+                "INSERT INTO \"{t}\" (id, payload, expires_at, expires_hour) \
+                 SELECT lpad(n::text, 64, '0'), '{{}}', now() + interval '14 days', \
+                 floor(extract(epoch FROM now() + interval '14 days') / 3600) \
+                 FROM generate_series(1, 20000) AS n"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(fill))
+                .execute(store.pool())
+                .await
+                .expect("fill");
+            sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE \"{t}\"")))
+                .execute(store.pool())
+                .await
+                .expect("analyze");
+            let explain = format!(
+                "EXPLAIN DELETE FROM \"{t}\" WHERE id IN (SELECT id FROM \"{t}\" \
+                 WHERE expires_hour <= $1 AND expires_at <= $2 ORDER BY expires_hour LIMIT $3)"
+            );
+            let now = OffsetDateTime::now_utc();
+            let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
+                .bind(session_core::record::unix_millis(now).div_euclid(3_600_000))
+                .bind(now)
+                .bind(5000_i64)
+                .fetch_all(store.pool())
+                .await
+                .expect("explain");
+            let plan = plan.join("\n");
+            assert!(
+                plan.contains(&format!("{t}_expiry_idx"))
+                    && !plan.contains(&format!("Seq Scan on {t}")),
+                "the cleanup reads the expiry index, not the table:\n{plan}"
+            );
+        },
+    );
+}
+
+/// A pooled connection that the server closed while it sat idle is noticed before use (the
+/// ping after 100 ms idle) and replaced: the next operation succeeds.
+#[test]
+fn postgres_idle_connection_closed_by_the_server_is_replaced() {
+    run_case(
+        "postgres_idle_connection_closed_by_the_server_is_replaced",
+        CAPS,
+        postgres_store,
+        |ctx| async move {
+            let _ = ctx;
+            let pool = session_db::StoreOptions::new()
+                .pool_options::<sqlx::Postgres>()
+                .max_connections(1)
+                .connect(&url())
+                .await
+                .expect("connect");
+            let store = PostgresStore::new(pool.clone())
+                .with_table(postgres_store().await.table())
+                .expect("table");
+            let record = live_records(&store, 1).await.remove(0);
+            let backend: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                .fetch_one(&pool)
+                .await
+                .expect("pid");
+            let admin = PgPoolOptions::new().connect(&url()).await.expect("connect");
+            let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+                .bind(backend)
+                .fetch_one(&admin)
+                .await
+                .expect("terminate");
+            assert!(killed, "the store's connection was closed by the server");
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            assert_eq!(
+                store
+                    .load(record.id())
+                    .await
+                    .expect("load on a fresh connection"),
+                Some(record)
+            );
+        },
     );
 }

@@ -64,13 +64,13 @@ async fn sqlite_two_tables_get_their_own_index() {
         store.migrate().await.expect("migrate");
         let indexes: Vec<String> = sqlx::query_scalar(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 \
-             AND sql LIKE '%expires_at%'",
+             AND sql LIKE '%expires_hour%'",
         )
         .bind(table)
         .fetch_all(store.pool())
         .await
         .expect("indexes");
-        assert_eq!(indexes, [format!("{table}_expires_at_idx")]);
+        assert_eq!(indexes, [format!("{table}_expiry_idx")]);
     }
 }
 
@@ -176,4 +176,118 @@ async fn sqlite_bad_url_is_a_configuration_error() {
         matches!(outcome, Err(StoreError::Config { .. })),
         "{outcome:?}"
     );
+}
+
+/// A table created by the previous version (no `expires_hour`, an index on `expires_at`)
+/// holding live sessions is upgraded in place by `migrate()`: the sessions stay, the new
+/// index replaces the old one, and everything works on it.
+#[tokio::test]
+async fn sqlite_migrate_upgrades_a_previous_version_table_in_place() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("old.db").display());
+    let store = SqliteStore::connect(&url).await.expect("open");
+    let pool = store.pool().clone();
+    for sql in [
+        "CREATE TABLE \"sessions\" (id TEXT PRIMARY KEY NOT NULL, payload TEXT NOT NULL, \
+         expires_at INTEGER NOT NULL)",
+        "CREATE INDEX \"sessions_expires_at_idx\" ON \"sessions\" (expires_at)",
+    ] {
+        sqlx::query(sql)
+            .execute(&pool)
+            .await
+            .expect("the previous version's schema");
+    }
+    let (live, expired) = common::previous_version_rows();
+    for record in live.iter().chain([&expired]) {
+        sqlx::query("INSERT INTO sessions (id, payload, expires_at) VALUES (?1, ?2, ?3)")
+            .bind(record.id().as_str())
+            .bind(record.payload())
+            .bind(record.expires_at_unix_millis())
+            .execute(&pool)
+            .await
+            .expect("a session of the previous version");
+    }
+    store.migrate().await.expect("upgrade");
+    store
+        .migrate()
+        .await
+        .expect("and again: nothing left to do");
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions' \
+         AND sql IS NOT NULL ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("indexes");
+    assert_eq!(indexes, ["sessions_expiry_idx"]);
+    common::upgraded_table_keeps_working(&store, &live, &expired).await;
+}
+
+/// `clear_expired` finds expired rows through the expiry index, and a save whose hour did
+/// not move leaves the index alone (the statement that does not assign the hour matched).
+#[tokio::test]
+async fn sqlite_clear_expired_uses_the_expiry_index() {
+    let store = SqliteStore::connect("sqlite::memory:").await.expect("open");
+    store.migrate().await.expect("migrate");
+    let rows = sqlx::query(
+        "EXPLAIN QUERY PLAN DELETE FROM sessions WHERE rowid IN \
+         (SELECT rowid FROM sessions WHERE expires_hour <= ?1 AND expires_at <= ?2 ORDER BY expires_hour LIMIT ?3)",
+    )
+    .bind(1_i64)
+    .bind(2_i64)
+    .bind(3_i64)
+    .fetch_all(store.pool())
+    .await
+    .expect("explain");
+    let plan: Vec<String> = rows
+        .iter()
+        .map(|row| sqlx::Row::get::<String, _>(row, "detail"))
+        .collect();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("USING INDEX sessions_expiry_idx")
+            || plan.contains("USING COVERING INDEX sessions_expiry_idx"),
+        "the cleanup reads the expiry index, not the table:\n{plan}"
+    );
+}
+
+/// Writes from one store wait for each other in-process instead of meeting SQLite's busy
+/// lock: with the busy timeout at zero (a busy writer fails at once), 16 tasks writing at
+/// once through 8 connections never see "database is locked".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_concurrent_writes_of_one_store_never_meet_the_busy_lock() {
+    use std::str::FromStr;
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("busy.db").display());
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+        .expect("url")
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .busy_timeout(std::time::Duration::ZERO);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .expect("open");
+    let store = SqliteStore::new(pool);
+    store.migrate().await.expect("migrate");
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut records = live_records(&store, 1).await;
+            let mut record = records.remove(0);
+            for n in 0..40 {
+                record.set_expires_at(OffsetDateTime::now_utc() + Duration::minutes(n + 1));
+                store.update(&record).await?;
+                store.touch(record.id(), record.expires_at()).await?;
+            }
+            store.delete(record.id()).await.map(drop)
+        }));
+    }
+    for task in tasks {
+        task.await
+            .expect("task")
+            .expect("no write of one store meets another's lock");
+    }
 }

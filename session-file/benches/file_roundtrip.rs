@@ -1,16 +1,25 @@
 #![allow(missing_docs)]
 //! Load + update of a five-key session through `FileStore`, against raw `std::fs` doing the
-//! same read, temp-write, fsync and rename of the same bytes, in the same run.
+//! same read, temp write, fsync and rename of the same bytes, alternated in the same run;
+//! then the same with `durable_updates` against raw plus the directory fsync.
+//!
+//! ```text
+//! cargo bench -p session-file --bench file_roundtrip
+//! ```
+//!
+//! The two sides run one call each in turn, each call timed (fsync times drift a lot on a
+//! small machine); each side's rate is over its own time. Each mode runs `BENCH_SECONDS`
+//! (default 3) times `BENCH_ROUNDS` (default 3) seconds.
 
 use std::fs;
 use std::hint::black_box;
 use std::io::Write;
 use std::path::Path;
+use std::time::{Duration as StdDuration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::{Record, SessionKey, SessionStore};
-use session_file::FileStore;
+use session_file::{FileOptions, FileStore};
 
 fn raw_read_write(dir: &Path, path: &Path, bytes: &[u8], sync_dir: bool) {
     let read = fs::read(path).expect("read");
@@ -27,42 +36,109 @@ fn raw_read_write(dir: &Path, path: &Path, bytes: &[u8], sync_dir: bool) {
     }
 }
 
-fn bench(c: &mut Criterion) {
+async fn raw_tokio_read_write(dir: &Path, path: &Path, bytes: &[u8]) {
+    use tokio::io::AsyncWriteExt;
+    let read = tokio::fs::read(path).await.expect("read");
+    black_box(&read);
+    let temp = dir.join(".raw.tmp");
+    let mut file = tokio::fs::File::create(&temp).await.expect("temp");
+    file.write_all(bytes).await.expect("write");
+    file.sync_all().await.expect("fsync");
+    tokio::fs::rename(&temp, path).await.expect("rename");
+}
+
+/// Runs `ours` and `raw` one call each in turn for `seconds`, timing each call, so that the
+/// drift of fsync times on a small machine hits both sides alike; returns each side's
+/// operations per second of its own time.
+fn interleaved(seconds: f64, mut ours: impl FnMut(), mut raw: impl FnMut()) -> (f64, f64) {
+    let start = Instant::now();
+    let (mut ours_time, mut raw_time) = (StdDuration::ZERO, StdDuration::ZERO);
+    let mut n = 0u64;
+    while start.elapsed() < StdDuration::from_secs_f64(seconds) {
+        let began = Instant::now();
+        ours();
+        ours_time += began.elapsed();
+        let began = Instant::now();
+        raw();
+        raw_time += began.elapsed();
+        n += 1;
+    }
+    (
+        n as f64 / ours_time.as_secs_f64(),
+        n as f64 / raw_time.as_secs_f64(),
+    )
+}
+
+fn env(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let seconds = env("BENCH_SECONDS", 3.0);
+    let rounds = env("BENCH_ROUNDS", 3.0) as usize;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("dir");
-    let store = FileStore::new(dir.path().join("sessions")).expect("store");
     let payload = session_testkit::fixtures::five_key_payload();
-    let id = SessionKey::generate().record_id();
-    let expires = OffsetDateTime::now_utc() + Duration::hours(1);
-    let record = Record::new(id.clone(), payload.clone(), expires);
-    runtime.block_on(store.create(&record)).expect("create");
-
     let raw_dir = dir.path().join("raw");
     fs::create_dir(&raw_dir).expect("raw dir");
     let raw_path = raw_dir.join("session");
     fs::write(&raw_path, payload.as_bytes()).expect("raw file");
 
-    let mut group = c.benchmark_group("load_update_five_keys");
-    group.bench_function("file_store", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let loaded = store.load(&id).await.expect("load").expect("live");
-                store.update(black_box(&loaded)).await.expect("update");
-            })
-        })
-    });
-    group.bench_function("raw_std_fs", |b| {
-        b.iter(|| raw_read_write(&raw_dir, &raw_path, payload.as_bytes(), false))
-    });
-    // The same plus the directory fsync that makes the rename durable, as FileStore does.
-    group.bench_function("raw_std_fs_dir_fsync", |b| {
-        b.iter(|| raw_read_write(&raw_dir, &raw_path, payload.as_bytes(), true))
-    });
-    group.finish();
+    for durable in [false, true] {
+        let options = FileOptions::new().durable_updates(durable);
+        let store = FileStore::with_options(dir.path().join(format!("s{durable}")), options)
+            .expect("store");
+        let id = SessionKey::generate().record_id();
+        let expires = OffsetDateTime::now_utc() + Duration::hours(1);
+        let record = Record::new(id.clone(), payload.clone(), expires);
+        runtime.block_on(store.create(&record)).expect("create");
+        let (ours, raw) = interleaved(
+            seconds * rounds as f64,
+            || {
+                runtime.block_on(async {
+                    let loaded = store.load(&id).await.expect("load").expect("live");
+                    store.update(black_box(&loaded)).await.expect("update");
+                })
+            },
+            || raw_read_write(&raw_dir, &raw_path, payload.as_bytes(), durable),
+        );
+        if !durable {
+            // The same raw steps as an async application writes them, with tokio::fs.
+            let (ours, raw) = interleaved(
+                seconds * rounds as f64,
+                || {
+                    runtime.block_on(async {
+                        let loaded = store.load(&id).await.expect("load").expect("live");
+                        store.update(black_box(&loaded)).await.expect("update");
+                    })
+                },
+                || {
+                    runtime.block_on(raw_tokio_read_write(
+                        &raw_dir,
+                        &raw_path,
+                        payload.as_bytes(),
+                    ))
+                },
+            );
+            println!(
+                "RESULT file (default)      vs raw tokio::fs    ours={ours:.0}/s raw={raw:.0}/s ratio={:.2}",
+                ours / raw
+            );
+        }
+        let label = if durable {
+            "file durable_updates vs raw + dir fsync"
+        } else {
+            "file (default)      vs raw             "
+        };
+        println!(
+            "RESULT {label} ours={ours:.0}/s raw={raw:.0}/s ratio={:.2}",
+            ours / raw
+        );
+    }
 }
-
-criterion_group!(benches, bench);
-criterion_main!(benches);

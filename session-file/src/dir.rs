@@ -19,6 +19,8 @@ pub(crate) struct Dir {
     path: PathBuf,
     prefix: String,
     temp_prefix: String,
+    /// `temp_prefix` and this process's id: the start of the temp files it writes.
+    own_temp_prefix: String,
     lock_dir: PathBuf,
     counter: AtomicU64,
     /// The effective user, who must own the directory and every record file; `None` when
@@ -60,6 +62,8 @@ impl Dir {
             prefix: prefix.to_owned(),
             // Starts with a dot, which no record name (prefix + hex id) ever does.
             temp_prefix: format!(".{prefix}.tmp."),
+            // The process id once, not a system call per write.
+            own_temp_prefix: format!(".{prefix}.tmp.{}.", std::process::id()),
             lock_dir: path.join(format!(".{prefix}.locks")),
             counter: AtomicU64::new(0),
             owner: (!shared).then_some(owner),
@@ -131,26 +135,32 @@ impl Dir {
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.subsec_nanos());
-            let name = format!("{}{}.{n}.{nanos}", self.temp_prefix, std::process::id());
-            let path = self.path.join(name);
-            let mut file = match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&path)
-            {
-                Ok(file) => file,
+            let path = self
+                .path
+                .join(format!("{}{n}.{nanos}", self.own_temp_prefix));
+            match self.create_temp(&path, bytes) {
                 Err(error) if error.kind() == ErrorKind::AlreadyExists => continue,
-                Err(error) => return Err(error),
-            };
-            let written = file.write_all(bytes).and_then(|()| file.sync_all());
-            if let Err(error) = written {
-                let _ = fs::remove_file(&path);
-                return Err(error);
+                other => return other.map(|()| path),
             }
-            return Ok(path);
         }
+    }
+
+    /// Creates `path` (it must not exist), writes `bytes` and fsyncs them; removes the file
+    /// again when writing fails.
+    fn create_temp(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)?;
+        // `fdatasync`: the bytes and what is needed to read them back (size, blocks), not the
+        // timestamps, are on disk before the file is linked or renamed into place.
+        let written = file.write_all(bytes).and_then(|()| file.sync_data());
+        if written.is_err() {
+            let _ = fs::remove_file(path);
+        }
+        written
     }
 
     /// Makes renames, links and removals in the directory durable.
