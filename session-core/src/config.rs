@@ -47,6 +47,18 @@ pub struct SessionConfig {
     /// Ours, off by default. Under `save_every_request`, skip the expiry-only write while more
     /// than this fraction of the session's lifetime remains (e.g. `0.8`): fewer writes, at the
     /// price of a slightly earlier expiry.
+    ///
+    /// Turn it on when most requests only read the session and `save_every_request` keeps an
+    /// inactivity expiry sliding: at `0.8` with the two-week default, a session read on every
+    /// request is written about once every 2.8 days instead of on every request (2.4 to 7
+    /// times the requests per second of a write per request in `BENCHMARKS.md`'s W3). The
+    /// price: a session may end up to 20 % of its age (2.8 days here) before the moment it
+    /// would have had with a write per request; the cookie always carries the stored expiry,
+    /// so browser and server agree. Leave it off when the age is short and exact inactivity
+    /// matters (a 15-minute banking timeout), or when `save_every_request` is off (it then
+    /// changes nothing). It stays off by default because Django writes on every request and
+    /// an expiry that moves less often than asked is a change of behaviour only the
+    /// application can accept; no fraction is free of that.
     pub touch_threshold: Option<f64>,
     /// Ours: the largest encoded session a save may write, in bytes; 1 MiB by default, `None`
     /// for no limit. A save over it fails with [`SessionError::TooLarge`](crate::SessionError)

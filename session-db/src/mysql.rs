@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use session_core::time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 use session_core::{Record, RecordId, SessionStore, StoreError};
-use sqlx::Row;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlQueryResult};
+use sqlx::{Row, SqlStr};
 
 use crate::StoreOptions;
 use crate::error::Server;
@@ -23,9 +23,9 @@ pub(crate) const ENGINE: &str = "MySQL";
 /// index entries), while `clear_expired` still finds expired rows through the index. Only
 /// syntax both servers share is used.
 ///
-/// `create` is a plain `INSERT`; on a duplicate key it deletes the row if it has expired and
-/// inserts once more (an upsert's row count cannot tell a live duplicate apart, because sqlx
-/// sets `CLIENT_FOUND_ROWS`). `update` and `touch` are `UPDATE … WHERE expires_at > ?`;
+/// `create` is a plain `INSERT`; on a duplicate key an `UPDATE … WHERE` the row has expired
+/// overwrites a leftover (an upsert's row count cannot tell a live duplicate apart, because
+/// sqlx sets `CLIENT_FOUND_ROWS`). `update` and `touch` are `UPDATE … WHERE expires_at > ?`;
 /// `delete` is `DELETE … WHERE expires_at > ?`, so its row count says whether a live record
 /// existed (an expired row is left for `clear_expired`, and is never loaded). `clear_expired`
 /// is `DELETE … LIMIT 5000` over the index, repeated.
@@ -210,25 +210,16 @@ impl MySqlStore {
             .bind(&self.table)
             .fetch_one(&mut *conn)
             .await?;
-            let statements = if exists == 0 {
-                vec![schema.create_table(false)]
-            } else {
-                let has_hour: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM information_schema.columns \
-                     WHERE table_schema = DATABASE() \
-                     AND CAST(table_name AS BINARY) = CAST(? AS BINARY) \
-                     AND column_name = 'expires_hour'",
-                )
-                .bind(&self.table)
-                .fetch_one(&mut *conn)
-                .await?;
-                if has_hour == 0 {
-                    tracing::info!(table = %self.table, "upgrading the session table: adding expires_hour");
-                    schema.upgrade()
-                } else {
-                    Vec::new()
-                }
-            };
+            let has_hour: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM information_schema.columns \
+                 WHERE table_schema = DATABASE() \
+                 AND CAST(table_name AS BINARY) = CAST(? AS BINARY) \
+                 AND column_name = 'expires_hour'",
+            )
+            .bind(&self.table)
+            .fetch_one(&mut *conn)
+            .await?;
+            let statements = schema.migration(exists > 0, has_hour > 0, false);
             for sql in statements {
                 sqlx::query(table::statement(sql))
                     .execute(&mut *conn)
@@ -245,6 +236,24 @@ impl MySqlStore {
             .map_err(&err);
         created?;
         released.map(drop)
+    }
+
+    /// Runs a statement that binds `payload, expires_at, hour, id, now` (`update`,
+    /// `replace_expired`), again on a deadlock; returns how many rows it matched (sqlx sets
+    /// `CLIENT_FOUND_ROWS`).
+    async fn write_record(&self, sql: &SqlStr, record: &Record) -> Result<u64, sqlx::Error> {
+        let done = self
+            .retrying_deadlocks(|| {
+                sqlx::query(sql.clone())
+                    .bind(record.payload())
+                    .bind(utc(record.expires_at()))
+                    .bind(expiry_hour(record.expires_at()))
+                    .bind(record.id().as_str())
+                    .bind(now())
+                    .execute(&self.pool)
+            })
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn insert(&self, record: &Record) -> Result<bool, StoreError> {
@@ -287,36 +296,20 @@ impl SessionStore for MySqlStore {
         if self.insert(record).await? {
             return Ok(());
         }
-        // A row with this id exists: replace it only if it has expired.
-        let cleared = self
-            .retrying_deadlocks(|| {
-                sqlx::query(self.sql.delete_expired_one.clone())
-                    .bind(record.id().as_str())
-                    .bind(now())
-                    .execute(&self.pool)
-            })
+        // A row with this id exists: overwrite it only if it has expired.
+        let done = self
+            .write_record(&self.sql.replace_expired, record)
             .await
             .map_err(self.fail("replacing an expired session row"))?;
-        if cleared.rows_affected() == 1 && self.insert(record).await? {
-            return Ok(());
-        }
-        Err(StoreError::DuplicateId)
+        table::changed_a_row(done, StoreError::DuplicateId)
     }
 
     async fn update(&self, record: &Record) -> Result<(), StoreError> {
         let done = self
-            .retrying_deadlocks(|| {
-                sqlx::query(self.sql.update.clone())
-                    .bind(record.payload())
-                    .bind(utc(record.expires_at()))
-                    .bind(expiry_hour(record.expires_at()))
-                    .bind(record.id().as_str())
-                    .bind(now())
-                    .execute(&self.pool)
-            })
+            .write_record(&self.sql.update, record)
             .await
             .map_err(self.fail("updating a session row"))?;
-        table::changed_a_row(done.rows_affected(), StoreError::NotFound)
+        table::changed_a_row(done, StoreError::NotFound)
     }
 
     async fn touch(&self, id: &RecordId, expires_at: OffsetDateTime) -> Result<(), StoreError> {

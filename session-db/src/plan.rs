@@ -79,13 +79,12 @@ impl Dialect {
 pub(crate) struct Plan {
     /// Binds `id, now`; returns `payload, expires_at` of the live row.
     pub(crate) load: SqlStr,
-    /// PostgreSQL and SQLite bind `id, payload, expires_at, hour, now`: an insert that
-    /// replaces an expired row and changes nothing when a live one is there. MySQL binds
-    /// `id, payload, expires_at, hour`: a plain insert, which [`Plan::delete_expired_one`]
-    /// makes room for.
+    /// Binds `id, payload, expires_at, hour`: a plain insert, as cheap as an insert gets. On
+    /// a duplicate id the store runs [`Plan::replace_expired`].
     pub(crate) create: SqlStr,
-    /// MySQL only. Binds `id, now`: deletes the row if it has expired.
-    pub(crate) delete_expired_one: SqlStr,
+    /// Binds `payload, expires_at, hour, id, now`: overwrites the row with this id only if it
+    /// has expired, so of two creates racing over one leftover only one matches.
+    pub(crate) replace_expired: SqlStr,
     /// Binds `payload, expires_at, hour, id, now`: the full write of a live row.
     pub(crate) update: SqlStr,
     /// SQLite only. [`Plan::update`] for a row whose hour is unchanged, without assigning it;
@@ -114,22 +113,6 @@ impl Plan {
         let p = |n| dialect.param(n);
         let id = |n| dialect.id_param(n);
         let s = table::statement;
-        let create = match dialect {
-            Postgres | Sqlite => format!(
-                "INSERT INTO {t} AS old (id, payload, expires_at, expires_hour) \
-                 VALUES ({}, {}, {}, {}) ON CONFLICT (id) DO UPDATE SET \
-                 payload = excluded.payload, expires_at = excluded.expires_at, \
-                 expires_hour = excluded.expires_hour WHERE old.expires_at <= {}",
-                p(1),
-                p(2),
-                p(3),
-                p(4),
-                p(5)
-            ),
-            MySql => format!(
-                "INSERT INTO {t} (id, payload, expires_at, expires_hour) VALUES (?, ?, ?, ?)"
-            ),
-        };
         let delete = match dialect {
             Postgres | Sqlite => format!(
                 "DELETE FROM {t} WHERE id = {} RETURNING expires_at > {}",
@@ -158,11 +141,21 @@ impl Plan {
                 id(1),
                 p(2)
             )),
-            create: s(create),
-            delete_expired_one: s(format!(
-                "DELETE FROM {t} WHERE id = {} AND expires_at <= {}",
-                id(1),
-                p(2)
+            create: s(format!(
+                "INSERT INTO {t} (id, payload, expires_at, expires_hour) VALUES ({}, {}, {}, {})",
+                p(1),
+                p(2),
+                p(3),
+                p(4)
+            )),
+            replace_expired: s(format!(
+                "UPDATE {t} SET payload = {}, expires_at = {}, expires_hour = {} \
+                 WHERE id = {} AND expires_at <= {}",
+                p(1),
+                p(2),
+                p(3),
+                id(4),
+                p(5)
             )),
             update: s(format!(
                 "UPDATE {t} SET payload = {}, expires_at = {}, expires_hour = {} \
@@ -221,6 +214,26 @@ impl Schema {
             table: qualified,
             index: dialect.quote(&table::index_name(table)),
             old_index: dialect.quote(&table::old_index_name(table)),
+        }
+    }
+
+    /// The DDL `migrate()` runs, given what it found under its lock: the table with its
+    /// index when there is no table, the [upgrade](Self::upgrade) when the table has no
+    /// `expires_hour`, else only a missing index put back (PostgreSQL and SQLite).
+    pub(crate) fn migration(&self, exists: bool, has_hour: bool, unlogged: bool) -> Vec<String> {
+        let separate_index = self.dialect != Dialect::MySql;
+        if !exists {
+            let mut statements = vec![self.create_table(unlogged)];
+            statements.extend(separate_index.then(|| self.create_index()));
+            statements
+        } else if !has_hour {
+            tracing::info!(table = %self.table, "upgrading the session table: adding expires_hour");
+            self.upgrade()
+        } else {
+            separate_index
+                .then(|| self.create_index())
+                .into_iter()
+                .collect()
         }
     }
 

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use session_core::time::OffsetDateTime;
 use session_core::{Record, RecordId, SessionStore, StoreError};
-use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::{Row, SqlStr};
 
 use crate::StoreOptions;
 use crate::error::Server;
@@ -24,7 +24,8 @@ pub(crate) const ENGINE: &str = "PostgreSQL";
 /// primary-key index left unused (a sequential scan per request).
 ///
 /// Every operation is one statement with the application's clock bound as a parameter:
-/// `create` is an `INSERT … ON CONFLICT DO UPDATE … WHERE` the old row has expired, `update`
+/// `create` is a plain `INSERT` (on a duplicate id, an `UPDATE … WHERE` the old row has
+/// expired replaces a leftover), `update`
 /// and `touch` are `UPDATE … WHERE expires_at > $now`, `delete` is `DELETE … RETURNING` whether
 /// the row was live. `clear_expired` deletes in batches of 5,000 rows found by the index.
 ///
@@ -147,6 +148,20 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// Runs a statement that binds `payload, expires_at, hour, id, now` (`update`,
+    /// `replace_expired`); returns how many rows it changed.
+    async fn write_record(&self, sql: &SqlStr, record: &Record) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(sql.clone())
+            .bind(record.payload())
+            .bind(record.expires_at())
+            .bind(expiry_hour(record.expires_at()))
+            .bind(record.id().as_str())
+            .bind(OffsetDateTime::now_utc())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Wraps a driver error, naming the server and the pool's acquire bound.
     fn fail(&self, context: &'static str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
         self.server
@@ -196,14 +211,7 @@ impl PostgresStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(&err)?;
-        let statements = if !exists {
-            vec![schema.create_table(self.unlogged), schema.create_index()]
-        } else if !has_hour {
-            tracing::info!(table = %self.table, "upgrading the session table: adding expires_hour");
-            schema.upgrade()
-        } else {
-            vec![schema.create_index()]
-        };
+        let statements = schema.migration(exists, has_hour, self.unlogged);
         for sql in statements {
             sqlx::query(table::statement(sql))
                 .execute(&mut *tx)
@@ -254,29 +262,32 @@ impl SessionStore for PostgresStore {
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        let done = sqlx::query(self.sql.create.clone())
+        let inserted = sqlx::query(self.sql.create.clone())
             .bind(record.id().as_str())
             .bind(record.payload())
             .bind(record.expires_at())
             .bind(expiry_hour(record.expires_at()))
-            .bind(OffsetDateTime::now_utc())
             .execute(&self.pool)
-            .await
-            .map_err(self.fail("inserting a session row"))?;
-        table::changed_a_row(done.rows_affected(), StoreError::DuplicateId)
+            .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                let done = self
+                    .write_record(&self.sql.replace_expired, record)
+                    .await
+                    .map_err(self.fail("replacing an expired session row"))?;
+                table::changed_a_row(done, StoreError::DuplicateId)
+            }
+            Err(error) => Err(self.fail("inserting a session row")(error)),
+        }
     }
 
     async fn update(&self, record: &Record) -> Result<(), StoreError> {
-        let done = sqlx::query(self.sql.update.clone())
-            .bind(record.payload())
-            .bind(record.expires_at())
-            .bind(expiry_hour(record.expires_at()))
-            .bind(record.id().as_str())
-            .bind(OffsetDateTime::now_utc())
-            .execute(&self.pool)
+        let done = self
+            .write_record(&self.sql.update, record)
             .await
             .map_err(self.fail("updating a session row"))?;
-        table::changed_a_row(done.rows_affected(), StoreError::NotFound)
+        table::changed_a_row(done, StoreError::NotFound)
     }
 
     async fn touch(&self, id: &RecordId, expires_at: OffsetDateTime) -> Result<(), StoreError> {

@@ -22,7 +22,7 @@ const ENGINE: &str = "SQLite";
 /// Sessions in a SQLite table: `id TEXT` primary key, `payload TEXT`, `expires_at INTEGER`
 /// (Unix milliseconds, so comparisons are numeric), and `expires_hour INTEGER` (the hour of
 /// the expiry) with an index named `<table>_expiry_idx`. One statement per operation
-/// (`INSERT … ON CONFLICT DO UPDATE … WHERE` expired, `UPDATE … WHERE expires_at > ?`,
+/// (`INSERT`, and on a duplicate id `UPDATE … WHERE` it expired; `UPDATE … WHERE expires_at > ?`;
 /// `DELETE … RETURNING`); `update` and `touch` first run an `UPDATE` that leaves the hour,
 /// and so the index, alone, and set the hour in a second one only when it moved (about once
 /// an hour for a sliding expiry). `clear_expired` deletes 5,000 expired rows at a time, found
@@ -136,6 +136,24 @@ impl SqliteStore {
         &self.pool
     }
 
+    /// Runs a statement that binds `payload, expires_at, hour, id, now` (`update`,
+    /// `update_same_hour`, `replace_expired`).
+    async fn write_record(
+        &self,
+        sql: &SqlStr,
+        record: &Record,
+        now: i64,
+    ) -> Result<SqliteQueryResult, sqlx::Error> {
+        sqlx::query(sql.clone())
+            .bind(record.payload())
+            .bind(record.expires_at_unix_millis())
+            .bind(expiry_hour(record.expires_at()))
+            .bind(record.id().as_str())
+            .bind(now)
+            .execute(&self.pool)
+            .await
+    }
+
     /// Runs the write that leaves the hour (and so the index) alone, and the one that sets
     /// it only when the first matched no row: the hour moved, or there is no live row.
     /// SQLite rewrites an index entry whenever an `UPDATE` assigns its column, even to the
@@ -187,14 +205,7 @@ impl SqliteStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(&err)?;
-        let statements = if !exists {
-            vec![schema.create_table(false), schema.create_index()]
-        } else if !has_hour {
-            tracing::info!(table = %self.table, "upgrading the session table: adding expires_hour");
-            schema.upgrade()
-        } else {
-            vec![schema.create_index()]
-        };
+        let statements = schema.migration(exists, has_hour, false);
         for sql in statements {
             sqlx::query(table::statement(sql))
                 .execute(&mut *tx)
@@ -229,32 +240,34 @@ impl SessionStore for SqliteStore {
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
         let _writing = self.writer.lock().await;
-        let done = sqlx::query(self.sql.create.clone())
+        let inserted = sqlx::query(self.sql.create.clone())
             .bind(record.id().as_str())
             .bind(record.payload())
             .bind(record.expires_at_unix_millis())
             .bind(expiry_hour(record.expires_at()))
-            .bind(now_millis())
             .execute(&self.pool)
-            .await
-            .map_err(self.fail("inserting a session row"))?;
-        table::changed_a_row(done.rows_affected(), StoreError::DuplicateId)
+            .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                let done = self
+                    .write_record(&self.sql.replace_expired, record, now_millis())
+                    .await
+                    .map_err(self.fail("replacing an expired session row"))?;
+                table::changed_a_row(done.rows_affected(), StoreError::DuplicateId)
+            }
+            Err(error) => Err(self.fail("inserting a session row")(error)),
+        }
     }
 
     async fn update(&self, record: &Record) -> Result<(), StoreError> {
         let _writing = self.writer.lock().await;
         let now = now_millis();
-        let run = |sql: &SqlStr| {
-            sqlx::query(sql.clone())
-                .bind(record.payload())
-                .bind(record.expires_at_unix_millis())
-                .bind(expiry_hour(record.expires_at()))
-                .bind(record.id().as_str())
-                .bind(now)
-                .execute(&self.pool)
-        };
         let rows = self
-            .same_hour_first(run(&self.sql.update_same_hour), || run(&self.sql.update))
+            .same_hour_first(
+                self.write_record(&self.sql.update_same_hour, record, now),
+                || self.write_record(&self.sql.update, record, now),
+            )
             .await
             .map_err(self.fail("updating a session row"))?;
         table::changed_a_row(rows, StoreError::NotFound)
