@@ -23,8 +23,9 @@
 //! PostgreSQL updates the row in place (a HOT update; tables leave 10 % of each page free for
 //! it), InnoDB skips the unchanged index, SQLite runs an `UPDATE` that does not assign the
 //! hour. `clear_expired` still reads only the expired rows (and at most one hour of rows not
-//! yet expired) through the index, 5,000 per statement, so a table of millions is cleared in
-//! seconds without a scan. A row whose hour is too low (an older version still writing
+//! yet expired) through the index, 5,000 per statement with a pause twice as long as the
+//! statement between them, so a table of millions is cleared in seconds without a scan while
+//! requests keep most of the database. A row whose hour is too low (an older version still writing
 //! during a rolling upgrade leaves the column's default, 0) only makes cleanups look at it
 //! early; what a load returns depends on `expires_at` alone. Figures: `BENCHMARKS.md`.
 //!

@@ -28,7 +28,8 @@ pub(crate) const ENGINE: &str = "MySQL";
 /// sqlx sets `CLIENT_FOUND_ROWS`). `update` and `touch` are `UPDATE … WHERE expires_at > ?`;
 /// `delete` is `DELETE … WHERE expires_at > ?`, so its row count says whether a live record
 /// existed (an expired row is left for `clear_expired`, and is never loaded). `clear_expired`
-/// is `DELETE … LIMIT 5000` over the index, repeated.
+/// reads up to 5,000 expired keys through the index after the previous batch's last one and
+/// deletes them by primary key, pausing between batches.
 ///
 /// Bounded waits: [`connect`](Self::connect) gives up after 5 s without a first connection,
 /// and each operation after 5 s without a pooled connection (so with the server down, a
@@ -350,6 +351,7 @@ impl SessionStore for MySqlStore {
         let mut after: (i64, String) = (i64::MIN, String::new());
         let mut total = 0;
         loop {
+            let started = tokio::time::Instant::now();
             let batch: Vec<(i64, String)> = sqlx::query_as(self.sql.expired_batch.clone())
                 .bind(expiry_hour(at))
                 .bind(now)
@@ -383,6 +385,7 @@ impl SessionStore for MySqlStore {
                 return Ok(total);
             }
             after = last;
+            table::pause_after_batch(started).await;
         }
     }
 }

@@ -56,7 +56,10 @@ pub(crate) fn changed_a_row(rows: u64, otherwise: StoreError) -> Result<(), Stor
 }
 
 /// Runs a batched delete (one statement deleting up to [`CLEAR_BATCH`] rows) until a batch
-/// comes back short; returns how many rows went in all.
+/// comes back short; returns how many rows went in all. After each full batch it pauses twice
+/// as long as the batch took (at most a second), so requests keep two thirds of the
+/// database's time while a large backlog is cleared (deletes write much WAL and redo, which
+/// every commit waits behind).
 pub(crate) async fn clear_in_batches<F, Fut>(mut batch: F) -> Result<u64, StoreError>
 where
     F: FnMut() -> Fut,
@@ -64,12 +67,20 @@ where
 {
     let mut total = 0;
     loop {
+        let started = tokio::time::Instant::now();
         let deleted = batch().await?;
         total += deleted;
         if deleted < CLEAR_BATCH as u64 {
             return Ok(total);
         }
+        pause_after_batch(started).await;
     }
+}
+
+/// The pause after a full cleanup batch that began at `started`: twice as long as it took, at
+/// most a second.
+pub(crate) async fn pause_after_batch(started: tokio::time::Instant) {
+    tokio::time::sleep((started.elapsed() * 2).min(std::time::Duration::from_secs(1))).await;
 }
 
 #[cfg(test)]
