@@ -27,7 +27,8 @@ pub(crate) const ENGINE: &str = "PostgreSQL";
 /// `create` is a plain `INSERT` (on a duplicate id, an `UPDATE … WHERE` the old row has
 /// expired replaces a leftover), `update`
 /// and `touch` are `UPDATE … WHERE expires_at > $now`, `delete` is `DELETE … RETURNING` whether
-/// the row was live. `clear_expired` deletes in batches of 5,000 rows found by the index, pausing between them.
+/// the row was live. `clear_expired` deletes in batches of 5,000 rows found by the index,
+/// pausing between them.
 ///
 /// Bounded waits: [`connect`](Self::connect) gives up after 5 s without a first connection,
 /// and each operation after 5 s without a pooled connection (so with the server down, a
