@@ -98,34 +98,24 @@ fn main() {
         let expires = OffsetDateTime::now_utc() + Duration::hours(1);
         let record = Record::new(id.clone(), payload.clone(), expires);
         runtime.block_on(store.create(&record)).expect("create");
-        let (ours, raw) = interleaved(
-            seconds * rounds as f64,
-            || {
-                runtime.block_on(async {
-                    let loaded = store.load(&id).await.expect("load").expect("live");
-                    store.update(black_box(&loaded)).await.expect("update");
-                })
-            },
-            || raw_read_write(&raw_dir, &raw_path, payload.as_bytes(), durable),
-        );
+        let store_load_update = || {
+            runtime.block_on(async {
+                let loaded = store.load(&id).await.expect("load").expect("live");
+                store.update(black_box(&loaded)).await.expect("update");
+            })
+        };
+        let (ours, raw) = interleaved(seconds * rounds as f64, store_load_update, || {
+            raw_read_write(&raw_dir, &raw_path, payload.as_bytes(), durable)
+        });
         if !durable {
             // The same raw steps as an async application writes them, with tokio::fs.
-            let (ours, raw) = interleaved(
-                seconds * rounds as f64,
-                || {
-                    runtime.block_on(async {
-                        let loaded = store.load(&id).await.expect("load").expect("live");
-                        store.update(black_box(&loaded)).await.expect("update");
-                    })
-                },
-                || {
-                    runtime.block_on(raw_tokio_read_write(
-                        &raw_dir,
-                        &raw_path,
-                        payload.as_bytes(),
-                    ))
-                },
-            );
+            let (ours, raw) = interleaved(seconds * rounds as f64, store_load_update, || {
+                runtime.block_on(raw_tokio_read_write(
+                    &raw_dir,
+                    &raw_path,
+                    payload.as_bytes(),
+                ))
+            });
             println!(
                 "RESULT file (default)      vs raw tokio::fs    ours={ours:.0}/s raw={raw:.0}/s ratio={:.2}",
                 ours / raw
