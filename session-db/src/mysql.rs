@@ -220,11 +220,28 @@ impl MySqlStore {
             .bind(&self.table)
             .fetch_one(&mut *conn)
             .await?;
-            let statements = schema.migration(exists > 0, has_hour > 0, false);
-            for sql in statements {
+            let upgrading = exists > 0 && has_hour == 0;
+            for sql in schema.migration(exists > 0, has_hour > 0, false) {
                 sqlx::query(table::statement(sql))
                     .execute(&mut *conn)
                     .await?;
+            }
+            if upgrading {
+                let old_index: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM information_schema.statistics \
+                     WHERE table_schema = DATABASE() \
+                     AND CAST(table_name AS BINARY) = CAST(? AS BINARY) \
+                     AND CAST(index_name AS BINARY) = CAST(? AS BINARY)",
+                )
+                .bind(&self.table)
+                .bind(table::old_index_name(&self.table))
+                .fetch_one(&mut *conn)
+                .await?;
+                if old_index > 0 {
+                    sqlx::query(table::statement(schema.drop_old_index()))
+                        .execute(&mut *conn)
+                        .await?;
+                }
             }
             Ok(())
         }

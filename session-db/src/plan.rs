@@ -279,8 +279,9 @@ impl Schema {
 
     /// The statements that upgrade a table of an earlier version in place, in order: add
     /// `expires_hour` (default 0, so rows an older version still writes stay valid), index
-    /// it, fill it from `expires_at`, drop the old `expires_at` index. Run only when the
-    /// column is missing, under the migration lock.
+    /// it, fill it from `expires_at`, drop the old `expires_at` index if there is one (MySQL:
+    /// [`drop_old_index`](Self::drop_old_index), separately). Run only when the column is
+    /// missing, under the migration lock.
     pub(crate) fn upgrade(&self) -> Vec<String> {
         let Self {
             table: t,
@@ -312,7 +313,7 @@ impl Schema {
                      FLOOR(TIMESTAMPDIFF(MICROSECOND, '1970-01-01', expires_at) / {})",
                     h * 1000
                 ),
-                format!("ALTER TABLE {t} DROP INDEX {old_index}"),
+                // MySQL has no `DROP INDEX IF EXISTS`: see `drop_old_index`.
             ],
             Dialect::Sqlite => vec![
                 format!("ALTER TABLE {t} ADD COLUMN expires_hour INTEGER NOT NULL DEFAULT 0"),
@@ -323,6 +324,12 @@ impl Schema {
                 format!("DROP INDEX IF EXISTS {old_index}"),
             ],
         }
+    }
+
+    /// MySQL: drops the old `expires_at` index, which `migrate()` runs after the upgrade only
+    /// when `information_schema` lists it (MySQL has no `DROP INDEX IF EXISTS`).
+    pub(crate) fn drop_old_index(&self) -> String {
+        format!("ALTER TABLE {} DROP INDEX {}", self.table, self.old_index)
     }
 
     /// PostgreSQL indexes live in their table's schema: the old index, qualified like it.

@@ -289,3 +289,50 @@ fn mysql_migrate_upgrades_a_previous_version_table_in_place() {
         },
     );
 }
+
+/// A previous-version table whose expiry index someone dropped upgrades too (MySQL has no
+/// `DROP INDEX IF EXISTS`, so the upgrade looks before it drops).
+#[test]
+fn mysql_migrate_upgrades_a_previous_version_table_without_its_index() {
+    run_case(
+        "mysql_migrate_upgrades_a_previous_version_table_without_its_index",
+        CAPS,
+        mysql_store,
+        |ctx| async move {
+            let _ = ctx;
+            let pool = pool(2).await;
+            let table = unique_table(TAG);
+            let create = format!(
+                "CREATE TABLE `{table}` (\
+                 id CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, \
+                 payload LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, \
+                 expires_at DATETIME(3) NOT NULL) ENGINE = InnoDB"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(create))
+                .execute(&pool)
+                .await
+                .expect("the previous version's table, without its index");
+            let (live, expired) = common::previous_version_rows();
+            for record in live.iter().chain([&expired]) {
+                let at = record.expires_at();
+                let sql =
+                    format!("INSERT INTO `{table}` (id, payload, expires_at) VALUES (?, ?, ?)");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(record.id().as_str())
+                    .bind(record.payload())
+                    .bind(PrimitiveDateTime::new(at.date(), at.time()))
+                    .execute(&pool)
+                    .await
+                    .expect("a session of the previous version");
+            }
+            let store = MySqlStore::new(pool.clone())
+                .with_table(&table)
+                .expect("table");
+            store
+                .migrate()
+                .await
+                .expect("upgrade without the old index");
+            common::upgraded_table_keeps_working(&store, &live, &expired).await;
+        },
+    );
+}
