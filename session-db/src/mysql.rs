@@ -369,7 +369,7 @@ impl SessionStore for MySqlStore {
         let mut total = 0;
         loop {
             let started = tokio::time::Instant::now();
-            let batch: Vec<(i64, String)> = sqlx::query_as(self.sql.expired_batch.clone())
+            let batch: Vec<(i64, String)> = sqlx::query_as(self.sql.clear.clone())
                 .bind(expiry_hour(at))
                 .bind(now)
                 .bind(after.0)

@@ -87,23 +87,30 @@ pub(crate) struct Plan {
     pub(crate) replace_expired: SqlStr,
     /// Binds `payload, expires_at, hour, id, now`: the full write of a live row.
     pub(crate) update: SqlStr,
-    /// SQLite only. [`Plan::update`] for a row whose hour is unchanged, without assigning it;
-    /// matches no row when the hour moved (then `update` runs).
-    pub(crate) update_same_hour: SqlStr,
     /// Binds `expires_at, hour, id, now`: moves the expiry of a live row.
     pub(crate) touch: SqlStr,
-    /// SQLite only. [`Plan::touch`] without assigning the hour, as `update_same_hour`.
-    pub(crate) touch_same_hour: SqlStr,
     /// Binds `id, now`. PostgreSQL and SQLite return whether the deleted row was live; MySQL
     /// deletes only a live row and its row count says whether there was one.
     pub(crate) delete: SqlStr,
-    /// Binds `hour(now), now, limit`: deletes up to `limit` expired rows, found by the index.
-    /// PostgreSQL and SQLite.
+    /// One batch of `clear_expired`, found through the expiry index. PostgreSQL and SQLite
+    /// bind `hour(now), now, limit` and delete up to `limit` expired rows. MySQL binds
+    /// `hour(now), now, hour, hour, id, limit` and selects the `(expires_hour, id)` of up to
+    /// `limit` expired rows after the given key, in index order (InnoDB's secondary index
+    /// holds the primary key); the store deletes them by id.
     pub(crate) clear: SqlStr,
-    /// MySQL only. Binds `hour(now), now, hour, hour, id, limit`: the `(expires_hour, id)` of
-    /// up to `limit` expired rows after the given key, in index order (InnoDB's secondary
-    /// index holds the primary key), for a keyset-batched cleanup.
-    pub(crate) expired_batch: SqlStr,
+    /// SQLite only: the writes that leave the hour alone.
+    pub(crate) same_hour: Option<SameHour>,
+}
+
+/// [`Plan::update`] and [`Plan::touch`] without assigning `expires_hour`, for SQLite, which
+/// rewrites an index entry whenever its column is assigned, even to the same value. Each
+/// matches no row when the hour moved; the store then runs the full statement.
+#[derive(Debug, Clone)]
+pub(crate) struct SameHour {
+    /// Binds as [`Plan::update`].
+    pub(crate) update: SqlStr,
+    /// Binds as [`Plan::touch`].
+    pub(crate) touch: SqlStr,
 }
 
 impl Plan {
@@ -133,8 +140,23 @@ impl Plan {
                 "DELETE FROM {t} WHERE rowid IN (SELECT rowid FROM {t} \
                  WHERE expires_hour <= ?1 AND expires_at <= ?2 ORDER BY expires_hour LIMIT ?3)"
             ),
-            MySql => String::new(),
+            MySql => format!(
+                "SELECT expires_hour, CAST(id AS CHAR) FROM {t} \
+                 WHERE expires_hour <= ? AND expires_at <= ? \
+                 AND (expires_hour > ? OR (expires_hour = ? AND id > ?)) \
+                 ORDER BY expires_hour, id LIMIT ?"
+            ),
         };
+        let same_hour = (dialect == Sqlite).then(|| SameHour {
+            update: s(format!(
+                "UPDATE {t} SET payload = ?1, expires_at = ?2 \
+                 WHERE id = ?4 AND expires_at > ?5 AND expires_hour = ?3"
+            )),
+            touch: s(format!(
+                "UPDATE {t} SET expires_at = ?1 WHERE id = ?3 AND expires_at > ?4 \
+                 AND expires_hour = ?2"
+            )),
+        });
         Self {
             load: s(format!(
                 "SELECT payload, expires_at FROM {t} WHERE id = {} AND expires_at > {}",
@@ -166,10 +188,6 @@ impl Plan {
                 id(4),
                 p(5)
             )),
-            update_same_hour: s(format!(
-                "UPDATE {t} SET payload = ?1, expires_at = ?2 \
-                 WHERE id = ?4 AND expires_at > ?5 AND expires_hour = ?3"
-            )),
             touch: s(format!(
                 "UPDATE {t} SET expires_at = {}, expires_hour = {} \
                  WHERE id = {} AND expires_at > {}",
@@ -178,18 +196,9 @@ impl Plan {
                 id(3),
                 p(4)
             )),
-            touch_same_hour: s(format!(
-                "UPDATE {t} SET expires_at = ?1 WHERE id = ?3 AND expires_at > ?4 \
-                 AND expires_hour = ?2"
-            )),
             delete: s(delete),
             clear: s(clear),
-            expired_batch: s(format!(
-                "SELECT expires_hour, CAST(id AS CHAR) FROM {t} \
-                 WHERE expires_hour <= ? AND expires_at <= ? \
-                 AND (expires_hour > ? OR (expires_hour = ? AND id > ?)) \
-                 ORDER BY expires_hour, id LIMIT ?"
-            )),
+            same_hour,
         }
     }
 }

@@ -136,8 +136,8 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// Runs a statement that binds `payload, expires_at, hour, id, now` (`update`,
-    /// `update_same_hour`, `replace_expired`).
+    /// Runs a statement that binds `payload, expires_at, hour, id, now` (`update`, its
+    /// same-hour form, `replace_expired`).
     async fn write_record(
         &self,
         sql: &SqlStr,
@@ -154,23 +154,27 @@ impl SqliteStore {
             .await
     }
 
-    /// Runs the write that leaves the hour (and so the index) alone, and the one that sets
-    /// it only when the first matched no row: the hour moved, or there is no live row.
-    /// SQLite rewrites an index entry whenever an `UPDATE` assigns its column, even to the
-    /// same value; two statements in-process cost less than that page write.
-    async fn same_hour_first<F, Fut>(
+    /// Runs `same_hour`, the write that leaves the hour (and so the index) alone, and
+    /// `full`, which sets it, only when the first matched no row: the hour moved, or there is
+    /// no live row. SQLite rewrites an index entry whenever an `UPDATE` assigns its column,
+    /// even to the same value; two statements in-process cost less than that page write.
+    async fn same_hour_first<'s, F, Fut>(
         &self,
-        first: impl std::future::Future<Output = Result<SqliteQueryResult, sqlx::Error>>,
-        moving_the_hour: F,
+        same_hour: Option<&'s SqlStr>,
+        full: &'s SqlStr,
+        run: F,
     ) -> Result<u64, sqlx::Error>
     where
-        F: FnOnce() -> Fut,
+        F: Fn(&'s SqlStr) -> Fut,
         Fut: std::future::Future<Output = Result<SqliteQueryResult, sqlx::Error>>,
     {
-        match first.await?.rows_affected() {
-            0 => Ok(moving_the_hour().await?.rows_affected()),
-            rows => Ok(rows),
+        if let Some(sql) = same_hour {
+            let rows = run(sql).await?.rows_affected();
+            if rows > 0 {
+                return Ok(rows);
+            }
         }
+        Ok(run(full).await?.rows_affected())
     }
 
     /// Wraps a driver error, naming the database and the pool's acquire bound.
@@ -263,11 +267,11 @@ impl SessionStore for SqliteStore {
     async fn update(&self, record: &Record) -> Result<(), StoreError> {
         let _writing = self.writer.lock().await;
         let now = now_millis();
+        let same_hour = self.sql.same_hour.as_ref().map(|same| &same.update);
         let rows = self
-            .same_hour_first(
-                self.write_record(&self.sql.update_same_hour, record, now),
-                || self.write_record(&self.sql.update, record, now),
-            )
+            .same_hour_first(same_hour, &self.sql.update, |sql| {
+                self.write_record(sql, record, now)
+            })
             .await
             .map_err(self.fail("updating a session row"))?;
         table::changed_a_row(rows, StoreError::NotFound)
@@ -276,16 +280,16 @@ impl SessionStore for SqliteStore {
     async fn touch(&self, id: &RecordId, expires_at: OffsetDateTime) -> Result<(), StoreError> {
         let _writing = self.writer.lock().await;
         let now = now_millis();
-        let run = |sql: &SqlStr| {
-            sqlx::query(sql.clone())
-                .bind(unix_millis(expires_at))
-                .bind(expiry_hour(expires_at))
-                .bind(id.as_str())
-                .bind(now)
-                .execute(&self.pool)
-        };
+        let same_hour = self.sql.same_hour.as_ref().map(|same| &same.touch);
         let rows = self
-            .same_hour_first(run(&self.sql.touch_same_hour), || run(&self.sql.touch))
+            .same_hour_first(same_hour, &self.sql.touch, |sql| {
+                sqlx::query(sql.clone())
+                    .bind(unix_millis(expires_at))
+                    .bind(expiry_hour(expires_at))
+                    .bind(id.as_str())
+                    .bind(now)
+                    .execute(&self.pool)
+            })
             .await
             .map_err(self.fail("touching a session row"))?;
         table::changed_a_row(rows, StoreError::NotFound)

@@ -239,31 +239,7 @@ fn mysql_migrate_upgrades_a_previous_version_table_in_place() {
         |ctx| async move {
             let _ = ctx;
             let pool = pool(2).await;
-            let table = unique_table(TAG);
-            let create = format!(
-                "CREATE TABLE `{table}` (\
-                 id CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, \
-                 payload LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, \
-                 expires_at DATETIME(3) NOT NULL, \
-                 INDEX `{table}_expires_at_idx` (expires_at)) ENGINE = InnoDB"
-            );
-            sqlx::query(sqlx::AssertSqlSafe(create))
-                .execute(&pool)
-                .await
-                .expect("the previous version's schema");
-            let (live, expired) = common::previous_version_rows();
-            for record in live.iter().chain([&expired]) {
-                let at = record.expires_at();
-                let sql =
-                    format!("INSERT INTO `{table}` (id, payload, expires_at) VALUES (?, ?, ?)");
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(record.id().as_str())
-                    .bind(record.payload())
-                    .bind(PrimitiveDateTime::new(at.date(), at.time()))
-                    .execute(&pool)
-                    .await
-                    .expect("a session of the previous version");
-            }
+            let (table, live, expired) = previous_version_table(&pool, true).await;
             let store = MySqlStore::new(pool.clone())
                 .with_table(&table)
                 .expect("table");
@@ -301,30 +277,7 @@ fn mysql_migrate_upgrades_a_previous_version_table_without_its_index() {
         |ctx| async move {
             let _ = ctx;
             let pool = pool(2).await;
-            let table = unique_table(TAG);
-            let create = format!(
-                "CREATE TABLE `{table}` (\
-                 id CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, \
-                 payload LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, \
-                 expires_at DATETIME(3) NOT NULL) ENGINE = InnoDB"
-            );
-            sqlx::query(sqlx::AssertSqlSafe(create))
-                .execute(&pool)
-                .await
-                .expect("the previous version's table, without its index");
-            let (live, expired) = common::previous_version_rows();
-            for record in live.iter().chain([&expired]) {
-                let at = record.expires_at();
-                let sql =
-                    format!("INSERT INTO `{table}` (id, payload, expires_at) VALUES (?, ?, ?)");
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(record.id().as_str())
-                    .bind(record.payload())
-                    .bind(PrimitiveDateTime::new(at.date(), at.time()))
-                    .execute(&pool)
-                    .await
-                    .expect("a session of the previous version");
-            }
+            let (table, live, expired) = previous_version_table(&pool, false).await;
             let store = MySqlStore::new(pool.clone())
                 .with_table(&table)
                 .expect("table");
@@ -335,4 +288,42 @@ fn mysql_migrate_upgrades_a_previous_version_table_without_its_index() {
             common::upgraded_table_keeps_working(&store, &live, &expired).await;
         },
     );
+}
+
+/// A table of the previous version's schema (no `expires_hour`; its `expires_at` index when
+/// `with_index`) holding [`common::previous_version_rows`]: its name, the live records and
+/// the expired one.
+async fn previous_version_table(
+    pool: &MySqlPool,
+    with_index: bool,
+) -> (String, Vec<session_core::Record>, session_core::Record) {
+    let table = unique_table(TAG);
+    let index = if with_index {
+        format!(", INDEX `{table}_expires_at_idx` (expires_at)")
+    } else {
+        String::new()
+    };
+    let create = format!(
+        "CREATE TABLE `{table}` (\
+         id CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, \
+         payload LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, \
+         expires_at DATETIME(3) NOT NULL{index}) ENGINE = InnoDB"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(create))
+        .execute(pool)
+        .await
+        .expect("the previous version's schema");
+    let (live, expired) = common::previous_version_rows();
+    for record in live.iter().chain([&expired]) {
+        let at = record.expires_at();
+        let sql = format!("INSERT INTO `{table}` (id, payload, expires_at) VALUES (?, ?, ?)");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(record.id().as_str())
+            .bind(record.payload())
+            .bind(PrimitiveDateTime::new(at.date(), at.time()))
+            .execute(pool)
+            .await
+            .expect("a session of the previous version");
+    }
+    (table, live, expired)
 }
