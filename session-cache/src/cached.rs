@@ -385,6 +385,12 @@ impl<C: SessionStore, D: SessionStore> SessionStore for CachedStore<C, D> {
         }
         Ok(cleared)
     }
+    fn key_mapping(&self) -> session_core::KeyMapping {
+        self.shared.durable.key_mapping()
+    }
+    fn codec(&self) -> &dyn session_core::Codec {
+        self.shared.durable.codec()
+    }
 }
 
 /// Counts cache failures in a row and bypasses the cache for a while after too many.

@@ -1,5 +1,9 @@
-//! The payload format: a versioned JSON envelope holding the session data and the session's own
-//! expiry setting. Decoding lives here alone, so every engine treats garbage the same way.
+//! Payload formats. The default is a versioned JSON envelope holding the session data and the
+//! session's own expiry setting ([`Envelope`], [`encode`], [`decode`]). A store may ask for
+//! another format through [`SessionStore::codec`](crate::SessionStore::codec), by returning a
+//! [`Codec`] (`session-django` returns Django's signed encoding). Core calls the codec in one
+//! place, so every engine treats garbage the same way: a payload that does not decode is no
+//! session, with a warning on target `session::security`.
 //!
 //! ```json
 //! {"v":1,"data":{"user_id":123},"expiry":{"inactivity_ms":3600000}}
@@ -40,6 +44,58 @@ pub enum DecodeError {
     /// An expiry moment outside the representable dates.
     #[error("session payload has an expiry moment out of range")]
     ExpiryOutOfRange,
+    /// A signed payload whose signature does not verify under any known key: tampered with,
+    /// or signed with a key no longer configured.
+    #[error("session payload signature does not verify")]
+    BadSignature,
+    /// Another codec's reason, kept as the source.
+    #[error("session payload is not valid: {context}")]
+    Invalid {
+        /// What was wrong, in a few words.
+        context: &'static str,
+        /// The underlying error, if there is one.
+        #[source]
+        source: Option<crate::BoxError>,
+    },
+}
+
+impl DecodeError {
+    /// A codec's own reason, without an underlying error.
+    pub fn invalid(context: &'static str) -> Self {
+        Self::Invalid {
+            context,
+            source: None,
+        }
+    }
+}
+
+/// A payload format: how a session's entries and expiry setting become the text a store
+/// keeps, and back. Object safe; a store returns one from
+/// [`SessionStore::codec`](crate::SessionStore::codec).
+///
+/// `decode` must never panic on any input, and `decode(encode(e, x))` must give back `e` and
+/// `x` (as far as the format can hold `x`: Django's, for one, keeps whole seconds).
+pub trait Codec: Send + Sync + 'static {
+    /// Encodes entries and the expiry setting into a payload.
+    fn encode(&self, entries: &Map<String, Value>, expiry: Expiry) -> String;
+
+    /// Decodes a payload written by [`encode`](Self::encode) (or by the other system sharing
+    /// the format).
+    fn decode(&self, payload: &str) -> Result<SessionData, DecodeError>;
+}
+
+/// The default format: the versioned JSON envelope of [`encode`] and [`decode`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Envelope;
+
+impl Codec for Envelope {
+    fn encode(&self, entries: &Map<String, Value>, expiry: Expiry) -> String {
+        encode(entries, expiry)
+    }
+
+    fn decode(&self, payload: &str) -> Result<SessionData, DecodeError> {
+        decode(payload)
+    }
 }
 
 #[derive(Serialize)]

@@ -67,7 +67,16 @@ impl SessionKey {
         &self.0
     }
 
-    /// The id under which stores keep this session: the hex SHA-256 of the key.
+    /// The id under which a store with this key mapping keeps the session: the hex SHA-256
+    /// of the key for [`KeyMapping::Hashed`], the key itself for [`KeyMapping::RawKey`].
+    pub fn record_id_for(&self, mapping: KeyMapping) -> RecordId {
+        match mapping {
+            KeyMapping::Hashed => self.record_id(),
+            KeyMapping::RawKey => RecordId(self.0.clone()),
+        }
+    }
+
+    /// The id under which stores keep this session by default: the hex SHA-256 of the key.
     pub fn record_id(&self) -> RecordId {
         let digest = Sha256::digest(self.0.as_bytes());
         let mut hex = String::with_capacity(64);
@@ -80,6 +89,24 @@ impl SessionKey {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// How session keys become record ids, chosen by the store
+/// ([`SessionStore::key_mapping`](crate::SessionStore::key_mapping)).
+///
+/// Hashing is the default and the safe choice: a leaked database, directory or Redis dump
+/// holds no live keys, and lookups cannot be timed to guess one. `RawKey` exists only for a
+/// store that shares its table with another system that looks sessions up by the raw key
+/// (Django's `django_session`); such a store must say so loudly in its docs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyMapping {
+    /// The id is the lowercase hex SHA-256 of the key (64 characters).
+    #[default]
+    Hashed,
+    /// The id is the key itself (32 characters of `[a-z0-9]`): whoever reads the store can
+    /// use every live session in it.
+    RawKey,
+}
 
 impl fmt::Debug for SessionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -95,7 +122,9 @@ impl fmt::Display for SessionKey {
 }
 
 /// The id of a stored session record: the lowercase hex SHA-256 (64 characters) of its
-/// [`SessionKey`]. A leaked store therefore yields no live session keys.
+/// [`SessionKey`], so a leaked store yields no live session keys; or, for the rare store that
+/// opts into [`KeyMapping::RawKey`], the key itself. Only [`SessionKey::record_id_for`] and
+/// [`RecordId::parse`] make one.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RecordId(String);
 

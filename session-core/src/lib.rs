@@ -42,11 +42,12 @@ mod store;
 /// dependency: `#[session_core::async_trait]`.
 pub use async_trait::async_trait;
 pub use cleanup::{CleanupHandle, spawn_cleanup};
+pub use codec::Codec;
 pub use config::{DEFAULT_MAX_PAYLOAD_BYTES, SessionConfig};
 pub use cookie::{self, SameSite};
 pub use error::{BoxError, ConfigError, SessionError, StoreError, error_chain};
 pub use expiry::Expiry;
-pub use key::{KEY_LEN, RecordId, SessionKey};
+pub use key::{KEY_LEN, KeyMapping, RecordId, SessionKey};
 pub use manager::{Outcome, Replacement, SessionManager};
 pub use memory::MemoryStore;
 pub use record::Record;

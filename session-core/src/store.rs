@@ -5,7 +5,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::{Record, RecordId, StoreError};
+use crate::codec::{Codec, Envelope};
+use crate::{KeyMapping, Record, RecordId, StoreError};
 
 /// Where session records live: the contract every engine (database, files, Redis, memory)
 /// implements, and that `session-testkit`'s `store_conformance!` checks, rule by rule.
@@ -62,6 +63,21 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Deletes expired records and returns how many. Engines whose backend expires records by
     /// itself (Redis) return `Ok(0)`.
     async fn clear_expired(&self) -> Result<u64, StoreError>;
+
+    /// How session keys become this store's record ids. The default, and the only choice
+    /// for a store of its own, is [`KeyMapping::Hashed`]; a store sharing its table with a
+    /// system that keeps raw keys (Django) returns [`KeyMapping::RawKey`], and says so loudly.
+    /// A wrapper store forwards its inner store's answer.
+    fn key_mapping(&self) -> KeyMapping {
+        KeyMapping::Hashed
+    }
+
+    /// The payload format the session layer writes into this store's records. The default
+    /// is the JSON [`Envelope`]; a store sharing its records with another system returns that
+    /// system's format (Django's signed encoding). A wrapper store forwards its inner store's.
+    fn codec(&self) -> &dyn Codec {
+        &Envelope
+    }
 }
 
 macro_rules! forward_store {
@@ -85,6 +101,12 @@ macro_rules! forward_store {
             }
             async fn clear_expired(&self) -> Result<u64, StoreError> {
                 (**self).clear_expired().await
+            }
+            fn key_mapping(&self) -> KeyMapping {
+                (**self).key_mapping()
+            }
+            fn codec(&self) -> &dyn Codec {
+                (**self).codec()
             }
         }
     )*};

@@ -137,4 +137,10 @@ impl<S: SessionStore> SessionStore for CountingStore<S> {
         bump(&self.clear_expired);
         self.inner.clear_expired().await
     }
+    fn key_mapping(&self) -> session_core::KeyMapping {
+        self.inner.key_mapping()
+    }
+    fn codec(&self) -> &dyn session_core::Codec {
+        self.inner.codec()
+    }
 }

@@ -62,6 +62,21 @@ pub fn five_key_payload() -> String {
     codec::encode(&five_key_entries(), Expiry::Default)
 }
 
+/// `n` characters that no compressor shrinks much: a fixed pseudo-random sequence over 64
+/// JSON-safe characters, so a payload grows with `n` whatever the codec.
+pub fn incompressible(n: usize) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(ALPHABET[(state >> 58) as usize])
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

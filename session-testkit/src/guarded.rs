@@ -56,4 +56,10 @@ impl<S: SessionStore, G: Send + Sync + 'static> SessionStore for Guarded<S, G> {
     async fn clear_expired(&self) -> Result<u64, StoreError> {
         self.store.clear_expired().await
     }
+    fn key_mapping(&self) -> session_core::KeyMapping {
+        self.store.key_mapping()
+    }
+    fn codec(&self) -> &dyn session_core::Codec {
+        self.store.codec()
+    }
 }

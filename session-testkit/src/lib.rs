@@ -28,7 +28,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use session_core::{Session, SessionConfig, SessionKey, SessionStore};
+use session_core::{KeyMapping, RecordId, Session, SessionConfig, SessionKey, SessionStore};
 
 pub mod cases;
 mod counting;
@@ -128,6 +128,28 @@ impl CaseContext {
     /// The store's capabilities.
     pub fn caps(&self) -> Capabilities {
         self.caps
+    }
+
+    /// A record id no other case uses, of the shape the store's
+    /// [`key_mapping`](SessionStore::key_mapping) gives (a hash, or a raw key).
+    pub fn fresh_id(&self) -> RecordId {
+        self.id_of(&SessionKey::generate())
+    }
+
+    /// The id the store keeps `key`'s session under.
+    pub fn id_of(&self, key: &SessionKey) -> RecordId {
+        key.record_id_for(self.store.key_mapping())
+    }
+
+    /// An id of the store's shape spelled out in full: 64 hex digits for hashed ids, a
+    /// 32-character key for raw ones; `None` for anything else.
+    pub fn id_from_text(&self, text: &str) -> Option<RecordId> {
+        match self.store.key_mapping() {
+            KeyMapping::RawKey => {
+                SessionKey::parse(text).map(|key| key.record_id_for(KeyMapping::RawKey))
+            }
+            _ => RecordId::parse(text),
+        }
     }
 
     /// A new session on the store, with Django's default settings.

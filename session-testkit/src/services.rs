@@ -7,6 +7,7 @@
 //! | MySQL / MariaDB | `SESSION_TEST_MYSQL_URL` |
 //! | Redis | `SESSION_TEST_REDIS_URL` |
 //! | Redis Cluster | `SESSION_TEST_REDIS_CLUSTER_URLS` (comma-separated) |
+//! | Django (a virtual environment's `python`) | `SESSION_TEST_DJANGO_PYTHON`, else the one `ci/django.sh` creates |
 //!
 //! With `SESSION_TEST_REQUIRE=1` a missing service fails the test instead of skipping it.
 
@@ -26,7 +27,13 @@ pub enum Service {
     Redis,
     /// A Redis Cluster (its URLs, comma-separated).
     RedisCluster,
+    /// Real Django: the `python` of a virtual environment with the pinned Django and its
+    /// database drivers (`ci/django.sh` creates it); its "URL" is that path.
+    Django,
 }
+
+/// Where `ci/django.sh` puts the Django environment's python, under `$HOME`.
+pub const DJANGO_DEFAULT_PYTHON: &str = ".cache/session-django/venv-5.2.19/bin/python";
 
 impl Service {
     /// The environment variable naming the service's URL.
@@ -36,6 +43,7 @@ impl Service {
             Self::MySql => "SESSION_TEST_MYSQL_URL",
             Self::Redis => "SESSION_TEST_REDIS_URL",
             Self::RedisCluster => "SESSION_TEST_REDIS_CLUSTER_URLS",
+            Self::Django => "SESSION_TEST_DJANGO_PYTHON",
         }
     }
 }
@@ -47,6 +55,7 @@ impl fmt::Display for Service {
             Self::MySql => "mysql",
             Self::Redis => "redis",
             Self::RedisCluster => "redis-cluster",
+            Self::Django => "django",
         })
     }
 }
@@ -60,6 +69,11 @@ pub fn required() -> bool {
 pub fn url(service: Service) -> Option<String> {
     match std::env::var(service.env_var()) {
         Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
+        _ if service == Service::Django => {
+            let python =
+                std::path::Path::new(&std::env::var_os("HOME")?).join(DJANGO_DEFAULT_PYTHON);
+            python.exists().then(|| python.display().to_string())
+        }
         _ => container::url(service),
     }
 }
@@ -78,11 +92,19 @@ pub fn require(service: Service) -> Option<String> {
         panic!(
             "{service} is required (SESSION_TEST_REQUIRE=1) but {} is not set{}",
             service.env_var(),
-            container::HINT
+            hint(service)
         );
     }
     announce_skip(service);
     None
+}
+
+/// How to get the service besides its variable.
+fn hint(service: Service) -> &'static str {
+    match service {
+        Service::Django => ", or run ci/django.sh to create the Django environment",
+        _ => container::HINT,
+    }
 }
 
 /// Prints the skip line once per service and process, and records the test in the skip log.
@@ -90,7 +112,7 @@ fn announce_skip(service: Service) {
     let why = format!(
         "set {} to run these tests{}",
         service.env_var(),
-        container::HINT
+        hint(service)
     );
     announce(&service.to_string(), &why);
 }
@@ -219,7 +241,7 @@ mod container {
                 6379,
                 "redis://{host}:{port}",
             ),
-            Service::RedisCluster => return None,
+            Service::RedisCluster | Service::Django => return None,
         };
         let container = image.start().ok()?;
         let host = container.get_host().ok()?.to_string();

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use super::Session;
 use super::state::{Data, Identity, Loaded};
-use crate::{Expiry, Record, SessionError, SessionKey, StoreError, codec};
+use crate::{Expiry, Record, RecordId, SessionError, SessionKey, StoreError};
 
 /// How many fresh keys `create` tries before giving up on [`StoreError::DuplicateId`].
 const CREATE_ATTEMPTS: usize = 10;
@@ -32,6 +32,11 @@ enum Write {
 }
 
 impl Session {
+    /// The id the store keeps `key`'s record under, by the store's key mapping.
+    fn id_of(&self, key: &SessionKey) -> RecordId {
+        key.record_id_for(self.inner.store.key_mapping())
+    }
+
     /// Loads the entries on first use; marks the session accessed. The request's cookies are
     /// tried in order and the first live, readable record wins; a failure poisons the session.
     pub(super) async fn ensure_loaded(&self) -> Result<(), SessionError> {
@@ -60,8 +65,8 @@ impl Session {
             state.identity.stored_keys()
         };
         for key in candidates {
-            match self.inner.store.load(&key.record_id()).await {
-                Ok(Some(record)) => match codec::decode(record.payload()) {
+            match self.inner.store.load(&self.id_of(&key)).await {
+                Ok(Some(record)) => match self.inner.store.codec().decode(record.payload()) {
                     Ok(data) => {
                         let mut state = self.state();
                         state.identity = Identity::Stored {
@@ -145,7 +150,7 @@ impl Session {
             }
         }
         let expires_at = crate::record::truncate_to_millis(expiry.date(cookie_age, now));
-        match self.inner.store.touch(&key.record_id(), expires_at).await {
+        match self.inner.store.touch(&self.id_of(&key), expires_at).await {
             Ok(()) => {
                 let mut state = self.state();
                 state.identity = Identity::Stored { key, expires_at };
@@ -184,7 +189,11 @@ impl Session {
                 Identity::Fresh | Identity::FromCookie(_) => Write::Create,
             };
             let loaded = state.loaded()?;
-            let payload = codec::encode(&loaded.entries, loaded.expiry);
+            let payload = self
+                .inner
+                .store
+                .codec()
+                .encode(&loaded.entries, loaded.expiry);
             let expires_at = loaded.expiry.date(self.inner.config.cookie_age, now);
             (write, payload, expires_at, version)
         };
@@ -205,7 +214,7 @@ impl Session {
                 new
             }
             Write::Update { key } => {
-                let record = Record::new(key.record_id(), payload, expires_at);
+                let record = Record::new(self.id_of(&key), payload, expires_at);
                 match self.inner.store.update(&record).await {
                     Ok(()) => key,
                     Err(StoreError::NotFound) => return Err(self.interrupted()),
@@ -234,7 +243,7 @@ impl Session {
     ) -> Result<SessionKey, SessionError> {
         let mut key = proposed.unwrap_or_else(SessionKey::generate);
         for _ in 0..CREATE_ATTEMPTS {
-            let record = Record::new(key.record_id(), payload, expires_at);
+            let record = Record::new(self.id_of(&key), payload, expires_at);
             match self.inner.store.create(&record).await {
                 Ok(()) => return Ok(key),
                 Err(StoreError::DuplicateId) => {
@@ -254,7 +263,7 @@ impl Session {
         old: &SessionKey,
         new: &SessionKey,
     ) -> Result<(), SessionError> {
-        let old_was_live = match self.inner.store.delete(&old.record_id()).await {
+        let old_was_live = match self.inner.store.delete(&self.id_of(old)).await {
             Ok(live) => live,
             Err(error) => {
                 self.discard_record(new).await;
@@ -270,7 +279,7 @@ impl Session {
 
     /// Best-effort removal of a record this save created but must not leave behind.
     async fn discard_record(&self, key: &SessionKey) {
-        if let Err(error) = self.inner.store.delete(&key.record_id()).await {
+        if let Err(error) = self.inner.store.delete(&self.id_of(key)).await {
             tracing::error!(
                 session = %key,
                 error = %crate::error::error_chain(&error),
@@ -295,7 +304,7 @@ impl Session {
         let _io = self.inner.io.lock().await;
         let stored_keys = self.state().identity.stored_keys();
         for key in stored_keys {
-            self.inner.store.delete(&key.record_id()).await?;
+            self.inner.store.delete(&self.id_of(&key)).await?;
         }
         let mut state = self.state();
         state.make_void();

@@ -18,7 +18,7 @@ use session_core::time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 use session_core::{Record, RecordId, StoreError};
 
 use crate::CaseContext;
-use crate::fixtures::{envelope, fresh_id, payload_of};
+use crate::fixtures::{envelope, payload_of};
 
 /// The wall clock in Unix milliseconds.
 fn now_ms() -> i64 {
@@ -113,7 +113,7 @@ fn soon() -> Vec<i64> {
 async fn boundary_records(ctx: &CaseContext, expiries: &[i64]) -> Vec<RecordId> {
     let mut ids = Vec::new();
     for &expires in expiries {
-        let id = fresh_id();
+        let id = ctx.fresh_id();
         ctx.store()
             .create(&record_at(&id, &payload_of("edge"), expires))
             .await
@@ -190,8 +190,8 @@ pub async fn store_boundary_delete(ctx: CaseContext) {
     // it.
     for step in 0..12i64 {
         let expires = base + step * 25;
-        let early = fresh_id();
-        let late = fresh_id();
+        let early = ctx.fresh_id();
+        let late = ctx.fresh_id();
         for id in [&early, &late] {
             store
                 .create(&record_at(id, &payload_of("edge"), expires))
@@ -221,19 +221,19 @@ pub async fn store_boundary_delete(ctx: CaseContext) {
 /// off by whole seconds in either direction fails); run again, it counts nothing.
 pub async fn store_boundary_clear_expired(ctx: CaseContext) {
     let store = ctx.store().clone();
-    let live = fresh_id();
+    let live = ctx.fresh_id();
     store
         .create(&record_at(&live, &payload_of("live"), now_ms() + 60_000))
         .await
         .expect("create");
-    let near = fresh_id();
+    let near = ctx.fresh_id();
     let near_expires = now_ms() + 1_500;
     store
         .create(&record_at(&near, &payload_of("near"), near_expires))
         .await
         .expect("create");
     for step in 0..8i64 {
-        let id = fresh_id();
+        let id = ctx.fresh_id();
         let expires = now_ms() + 60 + step;
         store
             .create(&record_at(&id, &payload_of("edge"), expires))
@@ -274,7 +274,7 @@ pub async fn store_boundary_clear_expired(ctx: CaseContext) {
 /// `DuplicateId`, and the record holds the winner's payload.
 pub async fn store_create_race_has_one_winner(ctx: CaseContext) {
     for round in 0..5 {
-        let id = fresh_id();
+        let id = ctx.fresh_id();
         let tasks: Vec<_> = (0..32)
             .map(|n| {
                 let store = ctx.store().clone();
@@ -312,7 +312,7 @@ pub async fn store_create_race_has_one_winner(ctx: CaseContext) {
 /// `touch` moves the expiry only: run against concurrent `update`s it never brings back an
 /// older payload (a store that reads the record and writes it back whole does).
 pub async fn store_touch_never_undoes_a_concurrent_update(ctx: CaseContext) {
-    let id = fresh_id();
+    let id = ctx.fresh_id();
     let store = ctx.store().clone();
     store
         .create(&record_at(&id, &payload_of("v0"), now_ms() + 600_000))
@@ -367,7 +367,7 @@ pub async fn store_payload_kept_byte_for_byte(ctx: CaseContext) {
         format!("{}\r\n\r\n", envelope("{}")),
     ];
     for (n, payload) in payloads.iter().enumerate() {
-        let id = fresh_id();
+        let id = ctx.fresh_id();
         let store = ctx.store();
         store
             .create(&record_at(&id, payload, now_ms() + 60_000))
@@ -396,7 +396,7 @@ pub async fn store_payload_kept_byte_for_byte(ctx: CaseContext) {
 /// Readers never see a torn payload: while one task rewrites a record with two large
 /// payloads in turn, every concurrent load returns one of them whole.
 pub async fn store_concurrent_readers_never_see_torn_payloads(ctx: CaseContext) {
-    let id = fresh_id();
+    let id = ctx.fresh_id();
     let a = envelope(&format!(r#"{{"fill":"{}"}}"#, "a".repeat(96 * 1024)));
     let b = envelope(&format!(r#"{{"fill":"{}"}}"#, "b".repeat(64 * 1024)));
     let store = ctx.store().clone();
@@ -440,15 +440,16 @@ pub async fn store_concurrent_readers_never_see_torn_payloads(ctx: CaseContext) 
     }
 }
 
-/// Ids are whole keys: ids that share 63 leading or 63 trailing characters are separate
+/// Ids are whole keys: ids that share all but their last or first character are separate
 /// records (a store keying by part of the id mixes them up).
 pub async fn store_ids_sharing_prefixes_or_suffixes_stay_apart(ctx: CaseContext) {
-    let salt = fresh_id();
-    let stem: String = salt.as_str()[..63].to_owned();
+    let salt = ctx.fresh_id();
+    let len = salt.as_str().len();
+    let stem: String = salt.as_str()[..len - 1].to_owned();
     let ids: Vec<RecordId> = ["0", "1", "f"]
         .iter()
         .flat_map(|end| [format!("{stem}{end}"), format!("{end}{stem}")])
-        .map(|text| RecordId::parse(&text).expect("64 hex digits"))
+        .map(|text| ctx.id_from_text(&text).expect("an id of the store's shape"))
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
@@ -488,8 +489,8 @@ pub async fn store_ids_sharing_prefixes_or_suffixes_stay_apart(ctx: CaseContext)
 /// run one after another.
 pub async fn store_operations_touch_one_record_only(ctx: CaseContext) {
     let store = ctx.store();
-    let live: Vec<RecordId> = (0..3).map(|_| fresh_id()).collect();
-    let expired: Vec<RecordId> = (0..3).map(|_| fresh_id()).collect();
+    let live: Vec<RecordId> = (0..3).map(|_| ctx.fresh_id()).collect();
+    let expired: Vec<RecordId> = (0..3).map(|_| ctx.fresh_id()).collect();
     for id in &live {
         store
             .create(&record_at(id, &payload_of("live"), now_ms() + 60_000))
@@ -503,7 +504,7 @@ pub async fn store_operations_touch_one_record_only(ctx: CaseContext) {
             .expect("create");
     }
     assert_eq!(store.load(&expired[0]).await.expect("load"), None);
-    assert_eq!(store.load(&fresh_id()).await.expect("load"), None);
+    assert_eq!(store.load(&ctx.fresh_id()).await.expect("load"), None);
     for id in &live {
         assert!(
             store.load(id).await.expect("load").is_some(),
@@ -557,7 +558,7 @@ pub async fn store_far_future_expiries_roundtrip(ctx: CaseContext) {
     ];
     let store = ctx.store();
     for at in far {
-        let id = fresh_id();
+        let id = ctx.fresh_id();
         let written = Record::new(id.clone(), payload_of("far"), at);
         store.create(&written).await.expect("create");
         let loaded = store.load(&id).await.expect("load");
@@ -584,7 +585,7 @@ pub async fn store_far_future_expiries_roundtrip(ctx: CaseContext) {
 /// succeeds and leaves the record expired (a store that only ever extends fails).
 pub async fn store_touch_to_the_past_expires_the_record(ctx: CaseContext) {
     let store = ctx.store();
-    let id = fresh_id();
+    let id = ctx.fresh_id();
     store
         .create(&record_at(&id, &payload_of("x"), now_ms() + 60_000))
         .await

@@ -209,7 +209,7 @@ pub async fn lifecycle_flush_removes_cookie(ctx: CaseContext) {
         assert_removal(&outcome, &config);
         assert!(
             ctx.store()
-                .load(&key.record_id())
+                .load(&ctx.id_of(&key))
                 .await
                 .expect("load")
                 .is_none()
@@ -246,7 +246,7 @@ pub async fn lifecycle_emptied_session_saved_empty(ctx: CaseContext) {
     assert!(ctx.resume(&key).is_empty().await.expect("is_empty"));
     assert!(
         ctx.store()
-            .load(&key.record_id())
+            .load(&ctx.id_of(&key))
             .await
             .expect("load")
             .is_some()
@@ -335,7 +335,7 @@ pub async fn lifecycle_save_every_request_touches(ctx: CaseContext) {
     let h = Harness::new(&ctx, config);
     let key = h.existing().await;
     ctx.store()
-        .touch(&key.record_id(), in_ms(60_000))
+        .touch(&ctx.id_of(&key), in_ms(60_000))
         .await
         .expect("age the record");
     let outcome = h.request(Some(&key), 200, |_| async {}).await;
@@ -351,7 +351,7 @@ pub async fn lifecycle_save_every_request_touches(ctx: CaseContext) {
     assert!(outcome.vary_cookie);
     let record = ctx
         .store()
-        .load(&key.record_id())
+        .load(&ctx.id_of(&key))
         .await
         .expect("load")
         .expect("live");
@@ -384,7 +384,7 @@ pub async fn lifecycle_touch_threshold_skips_fresh(ctx: CaseContext) {
     assert!((3590..=3600).contains(&age), "Max-Age {age}");
 
     ctx.store()
-        .touch(&key.record_id(), in_ms(600_000))
+        .touch(&ctx.id_of(&key), in_ms(600_000))
         .await
         .expect("age the record");
     h.counting.reset();
@@ -438,7 +438,7 @@ pub async fn lifecycle_stale_cookie_removed(ctx: CaseContext) {
     let config = SessionConfig::new().save_every_request(true);
     let h = Harness::new(&ctx, config.clone());
     let key = h.existing().await;
-    assert!(ctx.store().delete(&key.record_id()).await.expect("delete"));
+    assert!(ctx.store().delete(&ctx.id_of(&key)).await.expect("delete"));
     let outcome = h.request(Some(&key), 200, |_| async {}).await;
     assert_removal(&outcome, &config);
     assert_eq!(h.counts().create, 0);
@@ -464,7 +464,7 @@ pub async fn lifecycle_unknown_key_no_create(ctx: CaseContext) {
     );
     assert!(
         ctx.store()
-            .load(&planted.record_id())
+            .load(&ctx.id_of(&planted))
             .await
             .expect("load")
             .is_none()
@@ -477,13 +477,14 @@ pub async fn lifecycle_concurrent_logout_is_interrupted(ctx: CaseContext) {
     let h = Harness::new(&ctx, SessionConfig::default());
     let key = h.existing().await;
     let store = ctx.store().clone();
+    let logout = ctx.clone();
     let outcome = h
         .request(Some(&key), 200, |s| async move {
             assert_eq!(s.get::<i64>("user_id").await.expect("get"), Some(42));
             // The logout in a concurrent request lands while this handler runs.
             assert!(
                 store
-                    .delete(&s.session_key().expect("key").record_id())
+                    .delete(&logout.id_of(&s.session_key().expect("key")))
                     .await
                     .expect("delete")
             );
@@ -495,7 +496,7 @@ pub async fn lifecycle_concurrent_logout_is_interrupted(ctx: CaseContext) {
     assert_removal(&outcome, &SessionConfig::default());
     assert!(
         ctx.store()
-            .load(&key.record_id())
+            .load(&ctx.id_of(&key))
             .await
             .expect("load")
             .is_none()
@@ -529,7 +530,7 @@ pub async fn lifecycle_cycle_key_sends_new_key(ctx: CaseContext) {
     assert_ne!(new, key);
     assert!(
         ctx.store()
-            .load(&key.record_id())
+            .load(&ctx.id_of(&key))
             .await
             .expect("load")
             .is_none()
@@ -686,7 +687,10 @@ pub async fn lifecycle_oversized_session_is_500_and_keeps_record(ctx: CaseContex
     let key = h.existing().await;
     let outcome = h
         .request(Some(&key), 200, |s| async move {
-            s.insert("blob", "x".repeat(5000)).await.expect("insert");
+            // Incompressible, so it is too large for codecs that compress too.
+            s.insert("blob", crate::fixtures::incompressible(5000))
+                .await
+                .expect("insert");
         })
         .await;
     assert_eq!(outcome.replace_with, Some(Replacement::ServerError));

@@ -6,7 +6,7 @@ use std::time::Duration as StdDuration;
 use session_core::time::{Duration, OffsetDateTime};
 use session_core::{Record, RecordId, StoreError};
 
-use super::{envelope, fresh_id, in_ms, payload_of};
+use super::{envelope, in_ms, payload_of};
 use crate::CaseContext;
 
 fn record(id: &RecordId, payload: &str, expires_in_ms: i64) -> Record {
@@ -14,7 +14,7 @@ fn record(id: &RecordId, payload: &str, expires_in_ms: i64) -> Record {
 }
 
 async fn roundtrip(ctx: &CaseContext, payload: String) {
-    let id = fresh_id();
+    let id = ctx.fresh_id();
     let written = record(&id, &payload, 3_600_000);
     ctx.store().create(&written).await.expect("create");
     let loaded = ctx.store().load(&id).await.expect("load");
@@ -27,7 +27,7 @@ async fn roundtrip(ctx: &CaseContext, payload: String) {
 
 /// Loading an id that was never stored gives `None`.
 pub async fn store_load_missing_is_none(ctx: CaseContext) {
-    assert_eq!(ctx.store().load(&fresh_id()).await.expect("load"), None);
+    assert_eq!(ctx.store().load(&ctx.fresh_id()).await.expect("load"), None);
 }
 
 /// Unicode in the payload round-trips.
@@ -65,7 +65,7 @@ pub async fn store_roundtrip_at_size_limit(ctx: CaseContext) {
     let payload = envelope(&format!(r#"{{"big":"{big}"}}"#));
     assert_eq!(payload.len(), limit);
     roundtrip(&ctx, payload.clone()).await;
-    let id = fresh_id();
+    let id = ctx.fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("small"), 3_600_000))
         .await
@@ -89,7 +89,7 @@ pub async fn store_roundtrip_empty_object(ctx: CaseContext) {
 
 /// `create` of a live id is `DuplicateId` and leaves the first record untouched.
 pub async fn store_create_live_duplicate_is_rejected(ctx: CaseContext) {
-    let id = fresh_id();
+    let id = ctx.fresh_id();
     let first = record(&id, &payload_of("first"), 3_600_000);
     ctx.store().create(&first).await.expect("create");
     let second = record(&id, &payload_of("second"), 7_200_000);
@@ -103,7 +103,7 @@ pub async fn store_create_live_duplicate_is_rejected(ctx: CaseContext) {
 
 /// `create` over an expired leftover with the same id succeeds and replaces it.
 pub async fn store_create_replaces_expired_leftover(ctx: CaseContext) {
-    let id = fresh_id();
+    let id = ctx.fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("old"), -60_000))
         .await
@@ -118,7 +118,7 @@ pub async fn store_create_replaces_expired_leftover(ctx: CaseContext) {
 
 /// `update` of a live record replaces payload and expiry.
 pub async fn store_update_live_record(ctx: CaseContext) {
-    let id = fresh_id();
+    let id = ctx.fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("before"), 3_600_000))
         .await
@@ -146,12 +146,12 @@ async fn assert_update_not_found(ctx: &CaseContext, id: &RecordId) {
 
 /// `update` of an id never stored is `NotFound` and creates nothing.
 pub async fn store_update_missing_is_not_found(ctx: CaseContext) {
-    assert_update_not_found(&ctx, &fresh_id()).await;
+    assert_update_not_found(&ctx, &ctx.fresh_id()).await;
 }
 
 /// `update` after `delete` is `NotFound`: a logout stays a logout.
 pub async fn store_update_deleted_is_not_found(ctx: CaseContext) {
-    let id = fresh_id();
+    let id = ctx.fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("x"), 3_600_000))
         .await
@@ -162,7 +162,7 @@ pub async fn store_update_deleted_is_not_found(ctx: CaseContext) {
 
 /// `update` of an expired record is `NotFound` and does not revive it.
 pub async fn store_update_expired_is_not_found(ctx: CaseContext) {
-    let id = fresh_id();
+    let id = ctx.fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("x"), -1_000))
         .await
@@ -172,7 +172,7 @@ pub async fn store_update_expired_is_not_found(ctx: CaseContext) {
 
 /// `update` with the payload and expiry unchanged succeeds (no "zero rows changed" error).
 pub async fn store_update_unchanged_payload(ctx: CaseContext) {
-    let id = fresh_id();
+    let id = ctx.fresh_id();
     let same = record(&id, &payload_of("same"), 3_600_000);
     ctx.store().create(&same).await.expect("create");
     ctx.store()
@@ -185,7 +185,7 @@ pub async fn store_update_unchanged_payload(ctx: CaseContext) {
 
 /// A record whose expiry has passed loads as `None`.
 pub async fn store_load_expired_is_none(ctx: CaseContext) {
-    let id = fresh_id();
+    let id = ctx.fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("x"), -10_000))
         .await
@@ -195,7 +195,7 @@ pub async fn store_load_expired_is_none(ctx: CaseContext) {
 
 /// A record one second from expiry is live, and gone once that second has passed.
 pub async fn store_record_expires_after_deadline(ctx: CaseContext) {
-    let id = fresh_id();
+    let id = ctx.fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("x"), 1_000))
         .await
@@ -207,7 +207,7 @@ pub async fn store_record_expires_after_deadline(ctx: CaseContext) {
 
 /// `delete` reports whether a live record existed, and is idempotent.
 pub async fn store_delete_reports_live_and_is_idempotent(ctx: CaseContext) {
-    let id = fresh_id();
+    let id = ctx.fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("x"), 3_600_000))
         .await
@@ -217,7 +217,7 @@ pub async fn store_delete_reports_live_and_is_idempotent(ctx: CaseContext) {
     assert!(!ctx.store().delete(&id).await.expect("delete again"));
     assert!(
         !ctx.store()
-            .delete(&fresh_id())
+            .delete(&ctx.fresh_id())
             .await
             .expect("delete missing")
     );
@@ -225,7 +225,7 @@ pub async fn store_delete_reports_live_and_is_idempotent(ctx: CaseContext) {
 
 /// `delete` of an expired record reports `false` (no live record existed).
 pub async fn store_delete_expired_reports_false(ctx: CaseContext) {
-    let id = fresh_id();
+    let id = ctx.fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("x"), -5_000))
         .await
@@ -235,7 +235,7 @@ pub async fn store_delete_expired_reports_false(ctx: CaseContext) {
 
 /// `touch` moves the expiry and keeps the payload.
 pub async fn store_touch_moves_expiry_keeps_payload(ctx: CaseContext) {
-    let id = fresh_id();
+    let id = ctx.fresh_id();
     let payload = payload_of("kept");
     ctx.store()
         .create(&record(&id, &payload, 60_000))
@@ -250,7 +250,7 @@ pub async fn store_touch_moves_expiry_keeps_payload(ctx: CaseContext) {
 
 /// `touch` of an id never stored is `NotFound` and creates nothing.
 pub async fn store_touch_missing_is_not_found(ctx: CaseContext) {
-    let id = fresh_id();
+    let id = ctx.fresh_id();
     let outcome = ctx.store().touch(&id, in_ms(60_000)).await;
     assert!(
         matches!(outcome, Err(StoreError::NotFound)),
@@ -261,7 +261,7 @@ pub async fn store_touch_missing_is_not_found(ctx: CaseContext) {
 
 /// `touch` of an expired record is `NotFound` and does not revive it.
 pub async fn store_touch_expired_is_not_found(ctx: CaseContext) {
-    let id = fresh_id();
+    let id = ctx.fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("x"), -1_000))
         .await
@@ -277,8 +277,8 @@ pub async fn store_touch_expired_is_not_found(ctx: CaseContext) {
 /// `clear_expired` removes exactly the expired records and returns how many (self-expiring
 /// engines may return 0, but nothing expired may load).
 pub async fn store_clear_expired_removes_only_expired(ctx: CaseContext) {
-    let expired: Vec<RecordId> = (0..3).map(|_| fresh_id()).collect();
-    let live: Vec<RecordId> = (0..2).map(|_| fresh_id()).collect();
+    let expired: Vec<RecordId> = (0..3).map(|_| ctx.fresh_id()).collect();
+    let live: Vec<RecordId> = (0..2).map(|_| ctx.fresh_id()).collect();
     for id in &expired {
         ctx.store()
             .create(&record(id, &payload_of("old"), -60_000))
@@ -308,7 +308,7 @@ pub async fn store_clear_expired_removes_only_expired(ctx: CaseContext) {
 
 /// `expires_at` comes back to the millisecond, in UTC.
 pub async fn store_expires_at_roundtrips_to_the_millisecond(ctx: CaseContext) {
-    let id = fresh_id();
+    let id = ctx.fresh_id();
     let base = OffsetDateTime::now_utc() + Duration::hours(5);
     let at = base.replace_millisecond(987).unwrap_or(base);
     let written = Record::new(id.clone(), payload_of("x"), at);
@@ -321,8 +321,8 @@ pub async fn store_expires_at_roundtrips_to_the_millisecond(ctx: CaseContext) {
 
 /// Writes to one record never touch another.
 pub async fn store_records_are_independent(ctx: CaseContext) {
-    let a = record(&fresh_id(), &payload_of("a"), 3_600_000);
-    let b = record(&fresh_id(), &payload_of("b"), 3_600_000);
+    let a = record(&ctx.fresh_id(), &payload_of("a"), 3_600_000);
+    let b = record(&ctx.fresh_id(), &payload_of("b"), 3_600_000);
     ctx.store().create(&a).await.expect("create a");
     ctx.store().create(&b).await.expect("create b");
     ctx.store()
@@ -340,7 +340,7 @@ pub async fn store_records_are_independent(ctx: CaseContext) {
 /// 100 concurrent creates all succeed and all load back.
 pub async fn store_concurrent_creates_all_load(ctx: CaseContext) {
     let records: Vec<Record> = (0..100)
-        .map(|i| record(&fresh_id(), &payload_of(&format!("n{i}")), 3_600_000))
+        .map(|i| record(&ctx.fresh_id(), &payload_of(&format!("n{i}")), 3_600_000))
         .collect();
     let tasks: Vec<_> = records
         .iter()
@@ -361,7 +361,7 @@ pub async fn store_concurrent_creates_all_load(ctx: CaseContext) {
 
 /// Concurrent updates of one record leave exactly one complete payload, never a mix.
 pub async fn store_concurrent_updates_never_mix(ctx: CaseContext) {
-    let id = fresh_id();
+    let id = ctx.fresh_id();
     ctx.store()
         .create(&record(&id, &payload_of("start"), 3_600_000))
         .await
