@@ -23,7 +23,7 @@ use session_core::StoreError;
 /// The driver's error itself is [`driver`](Self::driver).
 #[derive(Debug)]
 pub struct DbError {
-    server: Server,
+    server: DbServer,
     waited: Option<Duration>,
     driver: Driver,
 }
@@ -89,14 +89,16 @@ impl StdError for Driver {
     }
 }
 
-/// Which engine and server a store talks to, for its errors. Holds no credentials.
+/// Which engine and server a store talks to, for its errors: it turns sqlx's errors into
+/// [`StoreError::Backend`] with a [`DbError`] source. Public so that engines on sqlx outside
+/// this crate (`session-django`'s) name their servers the same way. Holds no credentials.
 #[derive(Debug, Clone)]
-pub(crate) struct Server {
+pub struct DbServer {
     engine: &'static str,
     address: Option<Arc<str>>,
 }
 
-impl Server {
+impl DbServer {
     /// A TCP server, or a Unix socket when `socket` is set.
     #[cfg(any(feature = "postgres", feature = "mysql"))]
     pub(crate) fn new(
@@ -125,14 +127,40 @@ impl Server {
         }
     }
 
+    /// The PostgreSQL server these options reach.
+    #[cfg(feature = "postgres")]
+    pub fn postgres(options: &sqlx::postgres::PgConnectOptions) -> Self {
+        let socket = options
+            .get_socket()
+            .map(|dir| dir.join(format!(".s.PGSQL.{}", options.get_port())));
+        Self::new(
+            crate::postgres::ENGINE,
+            options.get_host(),
+            options.get_port(),
+            socket.as_deref(),
+        )
+    }
+
+    /// The MySQL or MariaDB server these options reach.
+    #[cfg(feature = "mysql")]
+    pub fn mysql(options: &sqlx::mysql::MySqlConnectOptions) -> Self {
+        Self::new(
+            crate::mysql::ENGINE,
+            options.get_host(),
+            options.get_port(),
+            options.get_socket().map(|path| path.as_path()),
+        )
+    }
+
+    /// The SQLite database file these options open.
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite(options: &sqlx::sqlite::SqliteConnectOptions) -> Self {
+        Self::file(crate::sqlite::ENGINE, options.get_filename())
+    }
+
     /// Wraps `error` as a [`StoreError::Backend`] with `context`; `bound` is how long the
     /// store waited for a connection, reported if that is what failed.
-    pub(crate) fn error(
-        &self,
-        context: &'static str,
-        bound: Duration,
-        error: sqlx::Error,
-    ) -> StoreError {
+    pub fn error(&self, context: &'static str, bound: Duration, error: sqlx::Error) -> StoreError {
         let waited = matches!(error, sqlx::Error::PoolTimedOut).then_some(bound);
         StoreError::backend(
             context,
@@ -145,7 +173,7 @@ impl Server {
     }
 
     /// [`error`](Self::error) as a closure, for `map_err`.
-    pub(crate) fn fail(
+    pub fn fail(
         &self,
         context: &'static str,
         bound: Duration,
@@ -161,7 +189,7 @@ mod tests {
     #[cfg(feature = "postgres")]
     #[test]
     fn the_chain_names_the_server_once_and_the_driver_once() {
-        let server = Server::new("PostgreSQL", "127.0.0.1", 5432, None);
+        let server = DbServer::new("PostgreSQL", "127.0.0.1", 5432, None);
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         let error = server.error("loading a session row", Duration::from_secs(5), io.into());
         assert_eq!(
@@ -192,7 +220,7 @@ mod tests {
     #[cfg(feature = "mysql")]
     #[test]
     fn ipv6_hosts_are_bracketed() {
-        let server = Server::new("MySQL", "::1", 3306, None);
+        let server = DbServer::new("MySQL", "::1", 3306, None);
         let error = server.error("x", Duration::ZERO, sqlx::Error::PoolClosed);
         assert!(session_core::error_chain(&error).contains("MySQL at [::1]:3306"));
     }

@@ -50,7 +50,7 @@ mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use error::DbError;
+pub use error::{DbError, DbServer};
 #[cfg(feature = "mysql")]
 pub use mysql::MySqlStore;
 pub use options::StoreOptions;

@@ -7,7 +7,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlQueryResult};
 use sqlx::{Row, SqlStr};
 
 use crate::StoreOptions;
-use crate::error::Server;
+use crate::error::DbServer;
 use crate::plan::{Dialect, Plan, Schema, expiry_hour};
 use crate::table::{self, CLEAR_BATCH, DEFAULT_TABLE};
 
@@ -54,7 +54,7 @@ pub(crate) const ENGINE: &str = "MySQL";
 #[derive(Debug, Clone)]
 pub struct MySqlStore {
     pool: MySqlPool,
-    server: Server,
+    server: DbServer,
     table: String,
     sql: Plan,
 }
@@ -64,13 +64,8 @@ fn quote(identifier: &str) -> String {
 }
 
 /// Where the server is, for errors: `host:port`, or the Unix socket's path.
-pub(crate) fn server(options: &MySqlConnectOptions) -> Server {
-    Server::new(
-        ENGINE,
-        options.get_host(),
-        options.get_port(),
-        options.get_socket().map(|path| path.as_path()),
-    )
+pub(crate) fn server(options: &MySqlConnectOptions) -> DbServer {
+    DbServer::mysql(options)
 }
 
 /// A UTC moment as the zone-less `DATETIME(3)` value MySQL stores.

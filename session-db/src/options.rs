@@ -6,7 +6,7 @@ use session_core::StoreError;
 use sqlx::pool::PoolOptions;
 use sqlx::{Connection, Database, Pool};
 
-use crate::error::Server;
+use crate::error::DbServer;
 
 /// How long a SQL store waits for its server, so a database that is down makes requests fail
 /// in seconds instead of hanging (sqlx's own default wait is 30 s). Every store's `connect`
@@ -130,7 +130,7 @@ impl StoreOptions {
         &self,
         pool: PoolOptions<DB>,
         connect: <DB::Connection as Connection>::Options,
-        server: &Server,
+        server: &DbServer,
         context: &'static str,
     ) -> Result<Pool<DB>, StoreError> {
         let pool = pool.connect_lazy_with(connect);

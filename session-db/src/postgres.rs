@@ -7,7 +7,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{Row, SqlStr};
 
 use crate::StoreOptions;
-use crate::error::Server;
+use crate::error::DbServer;
 use crate::plan::{Dialect, Plan, Schema, expiry_hour};
 use crate::table::{self, CLEAR_BATCH, DEFAULT_TABLE};
 
@@ -53,7 +53,7 @@ pub(crate) const ENGINE: &str = "PostgreSQL";
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
-    server: Server,
+    server: DbServer,
     schema: Option<String>,
     table: String,
     unlogged: bool,
@@ -224,16 +224,8 @@ impl PostgresStore {
 }
 
 /// Where the server is, for errors: `host:port`, or the Unix socket's path.
-pub(crate) fn server(options: &PgConnectOptions) -> Server {
-    let socket = options
-        .get_socket()
-        .map(|dir| dir.join(format!(".s.PGSQL.{}", options.get_port())));
-    Server::new(
-        ENGINE,
-        options.get_host(),
-        options.get_port(),
-        socket.as_deref(),
-    )
+pub(crate) fn server(options: &PgConnectOptions) -> DbServer {
+    DbServer::postgres(options)
 }
 
 /// The advisory lock key of a table: a stable 64-bit FNV-1a hash of its qualified name.

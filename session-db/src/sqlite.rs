@@ -13,11 +13,11 @@ use sqlx::{Row, SqlStr};
 use tokio::sync::Mutex;
 
 use crate::StoreOptions;
-use crate::error::Server;
+use crate::error::DbServer;
 use crate::plan::{Dialect, Plan, Schema, expiry_hour};
 use crate::table::{self, CLEAR_BATCH, DEFAULT_TABLE};
 
-const ENGINE: &str = "SQLite";
+pub(crate) const ENGINE: &str = "SQLite";
 
 /// Sessions in a SQLite table: `id TEXT` primary key, `payload TEXT`, `expires_at INTEGER`
 /// (Unix milliseconds, so comparisons are numeric), and `expires_hour INTEGER` (the hour of
@@ -55,7 +55,7 @@ pub struct SqliteStore {
     /// for the whole database, and a writer that finds it taken sleeps in steps of up to
     /// 100 ms (its busy handler); waiting here instead hands the lock over at once.
     writer: Arc<Mutex<()>>,
-    server: Server,
+    server: DbServer,
     table: String,
     sql: Plan,
 }
@@ -75,7 +75,7 @@ impl SqliteStore {
     /// bounds: sqlx's default acquire timeout is 30 s; build the pool from
     /// [`StoreOptions::pool_options`] to get this crate's.
     pub fn new(pool: SqlitePool) -> Self {
-        let server = Server::file(ENGINE, pool.connect_options().get_filename());
+        let server = DbServer::file(ENGINE, pool.connect_options().get_filename());
         Self {
             pool,
             writer: Arc::new(Mutex::new(())),
@@ -100,7 +100,7 @@ impl SqliteStore {
             .map_err(|error| StoreError::config_caused_by("the SQLite URL is not valid", error))?
             .create_if_missing(true)
             .busy_timeout(Duration::from_secs(5));
-        let server = Server::file(ENGINE, connect.get_filename());
+        let server = DbServer::file(ENGINE, connect.get_filename());
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let (pool, connect) = if in_memory {
             let pool = options
