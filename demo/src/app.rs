@@ -24,6 +24,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use session_core::time::Duration;
 use session_core::{Expiry, Session, SessionError, SessionKey, SessionManager};
+use session_django::auth::DjangoLogin;
 use session_tower::SessionLayer;
 
 /// The session entry holding the logged-in user's id: the identity `login` compares.
@@ -83,9 +84,20 @@ async fn index(session: Session) -> Page {
         ),
         None => String::from("<span id=\"user\">Not logged in.</span>"),
     };
+    // A login made by a Django site sharing the session (SESSION_ENGINE=django). A real
+    // service also checks `_auth_user_hash` against the user's password hash
+    // (`session_django::auth::verify`).
+    let django = match DjangoLogin::read(&session).await? {
+        Some(login) => format!(
+            "<p>Django user <strong id=\"django_user\">{}</strong> (logged in through {}).</p>\n",
+            escape(&login.user_id),
+            escape(&login.backend)
+        ),
+        None => String::new(),
+    };
     let token = csrf_token(&session).await?;
     let body = format!(
-        "<p>Visits in this session: <strong id=\"visits\">{visits}</strong></p>\n<p>{who}</p>\n{}\n{}",
+        "<p>Visits in this session: <strong id=\"visits\">{visits}</strong></p>\n<p>{who}</p>\n{django}{}\n{}",
         expiry_section(&session).await?,
         forms(Some(&token))
     );

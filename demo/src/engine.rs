@@ -17,12 +17,38 @@ use std::sync::Arc;
 use session_cache::{CachedStore, RedisConfig, RedisStore};
 use session_core::{BoxError, MemoryStore, SessionStore, StoreError};
 use session_db::{MySqlStore, PostgresStore, SqliteStore};
+use session_django::signing::Keys;
+use session_django::{DjangoStore, SignedStore};
 use session_file::FileStore;
 
 use crate::settings::{Engine, Settings};
 
-/// Opens the configured store and creates its table if it is a database.
+/// Opens the configured store and creates its table if it is a database (never Django's:
+/// the `django` engine checks that Django's migrations made it). With `SECRET_KEY` set, the
+/// other engines sign what they store.
 pub async fn open_store(settings: &Settings) -> Result<Arc<dyn SessionStore>, StoreError> {
+    let keys = settings.secret_key.as_ref().map(|secret| {
+        Keys::new(secret.clone()).with_fallbacks(settings.secret_key_fallbacks.clone())
+    });
+    if settings.engine == Engine::Django {
+        let keys = keys.ok_or_else(|| {
+            StoreError::config(
+                "SESSION_ENGINE=django needs SECRET_KEY (the Django site's), and \
+                 SECRET_KEY_FALLBACKS if it has any",
+            )
+        })?;
+        let store = DjangoStore::connect(&settings.database_url, keys).await?;
+        store.check_table().await?;
+        return Ok(Arc::new(store));
+    }
+    let store = native_store(settings).await?;
+    Ok(match keys {
+        Some(keys) => Arc::new(SignedStore::new(store, keys)),
+        None => store,
+    })
+}
+
+async fn native_store(settings: &Settings) -> Result<Arc<dyn SessionStore>, StoreError> {
     Ok(match settings.engine {
         Engine::Memory => Arc::new(MemoryStore::new()),
         Engine::File => Arc::new(file_store(&settings.file_path)?),
@@ -36,6 +62,7 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn SessionStore>, St
                 Database::Sqlite(db) => Arc::new(CachedStore::new(cache, db)),
             }
         }
+        Engine::Django => unreachable!("opened by open_store"),
     })
 }
 
@@ -60,6 +87,10 @@ pub fn describe_store(settings: &Settings) -> String {
         Engine::File => format!("in files under {}", shown(&settings.file_path)),
         Engine::Cache => format!("in Redis at {}", redact_url(&settings.redis_url)),
         Engine::Db => format!("in {}", describe_database(&settings.database_url)),
+        Engine::Django => format!(
+            "in Django's django_session table in {}",
+            describe_database(&settings.database_url)
+        ),
         Engine::CachedDb => format!(
             "in {}, cached in Redis at {}",
             describe_database(&settings.database_url),

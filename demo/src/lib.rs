@@ -5,11 +5,16 @@
 //! - `cargo run -p demo --bin clearsessions` deletes expired sessions (for cron).
 //!
 //! Both read Django's settings from the environment: `SESSION_ENGINE` (`db`, `file`,
-//! `cache`, `cached_db`, `memory`), `DATABASE_URL`, `SESSION_FILE_PATH`, `REDIS_URL`,
+//! `cache`, `cached_db`, `memory`, `django`), `DATABASE_URL`, `SECRET_KEY`,
+//! `SECRET_KEY_FALLBACKS`, `SESSION_FILE_PATH`, `REDIS_URL`,
 //! `SESSION_COOKIE_AGE`, `SESSION_EXPIRE_AT_BROWSER_CLOSE`, `SESSION_SAVE_EVERY_REQUEST`,
 //! `SESSION_COOKIE_SECURE`, `SESSION_COOKIE_NAME`, `SESSION_COOKIE_DOMAIN`,
 //! `SESSION_COOKIE_PATH`, `SESSION_COOKIE_HTTPONLY`, `SESSION_COOKIE_SAMESITE`, and ours:
 //! `SESSION_TOUCH_THRESHOLD`, `SESSION_CLEANUP_INTERVAL`, `PORT`.
+//!
+//! `SESSION_ENGINE=django` shares Django's own `django_session` table at `DATABASE_URL`
+//! with a live Django site (same `SECRET_KEY`): the home page shows the Django user id of a
+//! Django login. With any other engine, setting `SECRET_KEY` signs every stored session.
 //!
 //! The defaults keep sessions private to the user running the demo: the SQLite file
 //! `./sessions.sqlite3` is created mode 0600, and the file engine's directory `./sessions`

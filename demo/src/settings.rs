@@ -25,6 +25,9 @@ pub enum Engine {
     CachedDb,
     /// `memory`: this process only.
     Memory,
+    /// `django`: Django's own `django_session` table in the database at `DATABASE_URL`,
+    /// shared with a live Django site (needs `SECRET_KEY`).
+    Django,
 }
 
 impl Engine {
@@ -37,6 +40,7 @@ impl Engine {
             "cache" => Some(Self::Cache),
             "cached_db" => Some(Self::CachedDb),
             "memory" => Some(Self::Memory),
+            "django" => Some(Self::Django),
             _ => None,
         }
     }
@@ -51,7 +55,7 @@ impl Engine {
                 "its sessions live inside the serving process, which clears expired ones \
                  every SESSION_CLEANUP_INTERVAL",
             ),
-            Self::Db | Self::File | Self::CachedDb => None,
+            Self::Db | Self::File | Self::CachedDb | Self::Django => None,
         }
     }
 }
@@ -64,6 +68,7 @@ impl fmt::Display for Engine {
             Self::Cache => "cache",
             Self::CachedDb => "cached_db",
             Self::Memory => "memory",
+            Self::Django => "django",
         })
     }
 }
@@ -86,6 +91,12 @@ pub struct Settings {
     /// `SESSION_CLEANUP_INTERVAL` in seconds (default 3600): how often the demo clears
     /// expired sessions.
     pub cleanup_interval: Duration,
+    /// `SECRET_KEY`: with the `django` engine, the Django site's key; with any other
+    /// engine, setting it signs every stored session (`SignedStore`), so write access to
+    /// the store is not enough to forge one. Unset: unsigned.
+    pub secret_key: Option<String>,
+    /// `SECRET_KEY_FALLBACKS` (comma-separated): older keys that still verify.
+    pub secret_key_fallbacks: Vec<String>,
     /// The `SESSION_*` settings.
     pub session: SessionConfig,
 }
@@ -196,7 +207,7 @@ impl Settings {
             None => Engine::Db,
             Some(v) => check(
                 "SESSION_ENGINE",
-                "db, file, cache, cached_db or memory",
+                "db, file, cache, cached_db, memory or django",
                 &v,
                 Engine::parse(&v),
             )?,
@@ -222,6 +233,16 @@ impl Settings {
             redis_url: get("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
             port,
             cleanup_interval,
+            secret_key: get("SECRET_KEY"),
+            secret_key_fallbacks: get("SECRET_KEY_FALLBACKS")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|k| !k.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default(),
             session,
         })
     }

@@ -155,7 +155,7 @@ async fn login_as(client: &mut Client, user_id: i64, username: &str) {
 /// Whether the record of `key` is live in the store.
 async fn is_live(ctx: &CaseContext, key: &SessionKey) -> bool {
     ctx.store()
-        .load(&key.record_id())
+        .load(&ctx.id_of(key))
         .await
         .expect("load")
         .is_some()
@@ -170,7 +170,7 @@ async fn demo_login_shows_the_name(ctx: CaseContext) {
     assert_ne!(client.key(), before, "the key changes at login");
     assert!(
         ctx.store()
-            .load(&before.record_id())
+            .load(&ctx.id_of(&before))
             .await
             .expect("load")
             .is_none()
@@ -196,7 +196,7 @@ async fn demo_logout_removes_cookie(ctx: CaseContext) {
     assert!(removal.contains("Max-Age=0"), "{removal}");
     assert!(
         ctx.store()
-            .load(&key.record_id())
+            .load(&ctx.id_of(&key))
             .await
             .expect("load")
             .is_none()
@@ -242,7 +242,7 @@ async fn demo_expired_session_is_logged_out(ctx: CaseContext) {
     login(&mut client).await;
     let past = OffsetDateTime::now_utc() - session_core::time::Duration::seconds(1);
     ctx.store()
-        .touch(&client.key().record_id(), past)
+        .touch(&ctx.id_of(&client.key()), past)
         .await
         .expect("expire the record");
     let profile = client.send("GET", "/profile", None).await;
@@ -282,7 +282,7 @@ async fn demo_logout_beats_a_slow_request(ctx: CaseContext) {
     );
     assert!(
         ctx.store()
-            .load(&key.record_id())
+            .load(&ctx.id_of(&key))
             .await
             .expect("load")
             .is_none()
@@ -630,6 +630,76 @@ macro_rules! demo_tests {
     };
 }
 
+/// Real Django (the session-django tests' harness): its migrated SQLite database, copied.
+#[path = "../../session-django/tests/common/mod.rs"]
+mod django;
+
+/// The `django` engine on a copy of a database Django's `migrate` made.
+async fn django_sqlite() -> Guarded<session_django::DjangoStore, tempfile::TempDir> {
+    let django = django::django(django::Db::Sqlite)
+        .await
+        .expect("checked by Capabilities::requires");
+    let (url, dir) = django::sqlite_copy(&django);
+    let keys = session_django::signing::Keys::new(django::SECRET);
+    let store = session_django::DjangoStore::connect(&url, keys)
+        .await
+        .expect("connect");
+    store.check_table().await.expect("Django's table");
+    Guarded::new(store, dir)
+}
+
+/// SQLite with every record signed at rest, as the demo runs with `SECRET_KEY` set.
+async fn signed_sqlite() -> session_django::SignedStore<Guarded<SqliteStore, tempfile::TempDir>> {
+    let keys = session_django::signing::Keys::new("a demo secret");
+    session_django::SignedStore::new(sqlite().await, keys)
+}
+
+/// A user logged in on the Django site (Django's test client and `login()`) opens the
+/// demo, which runs with `SESSION_ENGINE=django` on the same database and `SECRET_KEY`: the
+/// page shows the Django user id, and the visit the demo counted is in Django's session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn django_sqlite_demo_shows_the_django_login() {
+    let Some(django) = django::django(django::Db::Sqlite).await else {
+        return;
+    };
+    let login = django
+        .one(serde_json::json!({"op": "login", "username": "demo-user", "password": "pw"}))
+        .await;
+    let key = login["key"].as_str().expect("a key").to_owned();
+    let settings = demo::Settings::from_lookup(|name| match name {
+        "SESSION_ENGINE" => Some("django".into()),
+        "DATABASE_URL" => Some(django.url.clone()),
+        "SECRET_KEY" => Some(django::SECRET.into()),
+        _ => None,
+    })
+    .expect("settings");
+    let store = demo::open_store(&settings)
+        .await
+        .expect("the django engine");
+    let manager = SessionManager::from_shared(store, Arc::new(settings.session.clone()));
+    let mut client = Client::new(demo::app(manager));
+    client.cookie = Some(key.clone());
+    let page = client.send("GET", "/", None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let user_id = login["user_id"].as_str().expect("an id");
+    assert!(
+        page.body
+            .contains(&format!("id=\"django_user\">{user_id}<")),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        client.cookie.as_deref(),
+        Some(key.as_str()),
+        "the same session"
+    );
+    let seen = django
+        .one(serde_json::json!({"op": "read", "key": key}))
+        .await;
+    assert_eq!(seen["data"]["visits"], serde_json::json!(1));
+    assert_eq!(seen["data"]["_auth_user_id"], serde_json::json!(user_id));
+}
+
 fn redis() -> RedisStore {
     let url = services::url(Service::Redis).expect("checked by Capabilities::requires");
     let config = RedisConfig::new().prefix(session_testkit::unique_name("demo"));
@@ -658,6 +728,12 @@ async fn file() -> Guarded<FileStore, tempfile::TempDir> {
 
 demo_tests!(memory, Capabilities::new(), || async { MemoryStore::new() });
 demo_tests!(sqlite, Capabilities::new(), sqlite);
+demo_tests!(signed_sqlite, Capabilities::new(), signed_sqlite);
+demo_tests!(
+    django_sqlite,
+    Capabilities::new().requires(Service::Django),
+    django_sqlite
+);
 demo_tests!(file, Capabilities::new(), file);
 demo_tests!(
     postgres,
