@@ -16,20 +16,57 @@ use std::sync::Arc;
 
 use session_cache::{CachedStore, RedisConfig, RedisStore};
 use session_core::{BoxError, MemoryStore, SessionStore, StoreError};
+use session_core::{CookieSealer, SessionManager};
 use session_db::{MySqlStore, PostgresStore, SqliteStore};
 use session_django::signing::Keys;
-use session_django::{DjangoStore, SignedStore};
+use session_django::{DjangoStore, EncryptedCookies, SignedCookies, SignedStore};
 use session_file::FileStore;
 
 use crate::settings::{Engine, Settings};
+
+/// The manager for the configured engine: a client-side one for `signed_cookies` and
+/// `encrypted_cookies`, else over [`open_store`]'s store. Errors are for the start-up line.
+pub async fn open_manager(settings: &Settings) -> Result<SessionManager, OpenError> {
+    let config = settings.session.clone();
+    if settings.engine.is_client_side() {
+        let keys = keys(settings).ok_or_else(|| {
+            OpenError::Config(format!(
+                "SESSION_ENGINE={} needs SECRET_KEY (and SECRET_KEY_FALLBACKS during a rotation)",
+                settings.engine
+            ))
+        })?;
+        let sealer: Arc<dyn CookieSealer> = match settings.engine {
+            Engine::EncryptedCookies => Arc::new(EncryptedCookies::new(keys, config.cookie_age)),
+            _ => Arc::new(SignedCookies::new(keys, config.cookie_age)),
+        };
+        return SessionManager::try_client_side(sealer, config)
+            .map_err(|error| OpenError::Config(error.to_string()));
+    }
+    let store = open_store(settings).await.map_err(OpenError::Store)?;
+    SessionManager::try_from_shared(store, Arc::new(config))
+        .map_err(|error| OpenError::Config(error.to_string()))
+}
+
+/// Why [`open_manager`] failed.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The settings cannot work (exit code 2).
+    Config(String),
+    /// The store did not open (exit code 1).
+    Store(StoreError),
+}
+
+fn keys(settings: &Settings) -> Option<Keys> {
+    settings.secret_key.as_ref().map(|secret| {
+        Keys::new(secret.clone()).with_fallbacks(settings.secret_key_fallbacks.clone())
+    })
+}
 
 /// Opens the configured store and creates its table if it is a database (never Django's:
 /// the `django` engine checks that Django's migrations made it). With `SECRET_KEY` set, the
 /// other engines sign what they store.
 pub async fn open_store(settings: &Settings) -> Result<Arc<dyn SessionStore>, StoreError> {
-    let keys = settings.secret_key.as_ref().map(|secret| {
-        Keys::new(secret.clone()).with_fallbacks(settings.secret_key_fallbacks.clone())
-    });
+    let keys = keys(settings);
     if settings.engine == Engine::Django {
         let keys = keys.ok_or_else(|| {
             StoreError::config(
@@ -63,6 +100,12 @@ async fn native_store(settings: &Settings) -> Result<Arc<dyn SessionStore>, Stor
             }
         }
         Engine::Django => unreachable!("opened by open_store"),
+        Engine::SignedCookies | Engine::EncryptedCookies => {
+            return Err(StoreError::config(format!(
+                "SESSION_ENGINE={} keeps sessions in cookies: it has no store (use open_manager)",
+                settings.engine
+            )));
+        }
     })
 }
 
@@ -91,6 +134,10 @@ pub fn describe_store(settings: &Settings) -> String {
             "in Django's django_session table in {}",
             describe_database(&settings.database_url)
         ),
+        Engine::SignedCookies => {
+            "in signed cookies (Django's signed_cookies), none on the server".to_owned()
+        }
+        Engine::EncryptedCookies => "in encrypted cookies, none on the server".to_owned(),
         Engine::CachedDb => format!(
             "in {}, cached in Redis at {}",
             describe_database(&settings.database_url),

@@ -5,7 +5,8 @@
 //! - `cargo run -p demo --bin clearsessions` deletes expired sessions (for cron).
 //!
 //! Both read Django's settings from the environment: `SESSION_ENGINE` (`db`, `file`,
-//! `cache`, `cached_db`, `memory`, `django`), `DATABASE_URL`, `SECRET_KEY`,
+//! `cache`, `cached_db`, `memory`, `django`, `signed_cookies`, `encrypted_cookies`),
+//! `DATABASE_URL`, `SECRET_KEY`,
 //! `SECRET_KEY_FALLBACKS`, `SESSION_FILE_PATH`, `REDIS_URL`,
 //! `SESSION_COOKIE_AGE`, `SESSION_EXPIRE_AT_BROWSER_CLOSE`, `SESSION_SAVE_EVERY_REQUEST`,
 //! `SESSION_COOKIE_SECURE`, `SESSION_COOKIE_NAME`, `SESSION_COOKIE_DOMAIN`,
@@ -14,7 +15,9 @@
 //!
 //! `SESSION_ENGINE=django` shares Django's own `django_session` table at `DATABASE_URL`
 //! with a live Django site (same `SECRET_KEY`): the home page shows the Django user id of a
-//! Django login. With any other engine, setting `SECRET_KEY` signs every stored session.
+//! Django login. `signed_cookies` (Django's, byte-compatible) and `encrypted_cookies` keep
+//! the whole session in the cookie, with `SECRET_KEY`. With any other engine, setting
+//! `SECRET_KEY` signs every stored session.
 //!
 //! The defaults keep sessions private to the user running the demo: the SQLite file
 //! `./sessions.sqlite3` is created mode 0600, and the file engine's directory `./sessions`
@@ -31,7 +34,7 @@ pub mod engine;
 pub mod settings;
 
 pub use app::{app, routes};
-pub use engine::{describe_store, open_store, store_location_for_errors};
+pub use engine::{OpenError, describe_store, open_manager, open_store, store_location_for_errors};
 pub use settings::{BadSetting, Engine, Settings};
 
 /// Logs to stderr, `info` by default (`RUST_LOG` overrides), in colour only on a terminal.

@@ -28,9 +28,19 @@ pub enum Engine {
     /// `django`: Django's own `django_session` table in the database at `DATABASE_URL`,
     /// shared with a live Django site (needs `SECRET_KEY`).
     Django,
+    /// `signed_cookies`: the whole session in a signed cookie, as Django's engine of that
+    /// name (needs `SECRET_KEY`); nothing on the server.
+    SignedCookies,
+    /// `encrypted_cookies`: the whole session in an encrypted cookie (needs `SECRET_KEY`).
+    EncryptedCookies,
 }
 
 impl Engine {
+    /// Whether the engine keeps sessions in the cookie (no store).
+    pub fn is_client_side(self) -> bool {
+        matches!(self, Self::SignedCookies | Self::EncryptedCookies)
+    }
+
     fn parse(value: &str) -> Option<Self> {
         // Django's dotted paths work too: django.contrib.sessions.backends.cached_db.
         let name = value.rsplit('.').next().unwrap_or(value);
@@ -41,6 +51,8 @@ impl Engine {
             "cached_db" => Some(Self::CachedDb),
             "memory" => Some(Self::Memory),
             "django" => Some(Self::Django),
+            "signed_cookies" => Some(Self::SignedCookies),
+            "encrypted_cookies" => Some(Self::EncryptedCookies),
             _ => None,
         }
     }
@@ -55,6 +67,9 @@ impl Engine {
                 "its sessions live inside the serving process, which clears expired ones \
                  every SESSION_CLEANUP_INTERVAL",
             ),
+            Self::SignedCookies | Self::EncryptedCookies => {
+                Some("sessions live in the browsers' cookies, nothing is kept on the server")
+            }
             Self::Db | Self::File | Self::CachedDb | Self::Django => None,
         }
     }
@@ -69,6 +84,8 @@ impl fmt::Display for Engine {
             Self::CachedDb => "cached_db",
             Self::Memory => "memory",
             Self::Django => "django",
+            Self::SignedCookies => "signed_cookies",
+            Self::EncryptedCookies => "encrypted_cookies",
         })
     }
 }
@@ -207,7 +224,7 @@ impl Settings {
             None => Engine::Db,
             Some(v) => check(
                 "SESSION_ENGINE",
-                "db, file, cache, cached_db, memory or django",
+                "db, file, cache, cached_db, memory, django, signed_cookies or encrypted_cookies",
                 &v,
                 Engine::parse(&v),
             )?,

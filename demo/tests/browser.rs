@@ -48,15 +48,11 @@ fn binaries() -> Option<(PathBuf, PathBuf)> {
 }
 
 /// Serves the demo (memory engine) on a free port; returns its base URL.
-async fn serve_demo() -> String {
+async fn serve_demo(manager: SessionManager) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("address"));
-    let manager = SessionManager::from_shared(
-        Arc::new(MemoryStore::new()),
-        Arc::new(SessionConfig::default()),
-    );
     tokio::spawn(async move {
         axum::serve(listener, demo::app(manager))
             .await
@@ -162,6 +158,25 @@ async fn restart(client: Client, driver_url: &str, chromium: &Path, profile: &Pa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_chromium_login_expiry_and_logout() {
+    let manager = SessionManager::from_shared(
+        Arc::new(MemoryStore::new()),
+        Arc::new(SessionConfig::default()),
+    );
+    login_expiry_and_logout(manager).await;
+}
+
+/// The same walk with the whole session in a signed cookie (Django's `signed_cookies`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_chromium_signed_cookie_login_expiry_and_logout() {
+    let config = SessionConfig::default();
+    let sealer = session_django::SignedCookies::new(
+        session_django::signing::Keys::new("a browser test secret"),
+        config.cookie_age,
+    );
+    login_expiry_and_logout(SessionManager::client_side(sealer, config)).await;
+}
+
+async fn login_expiry_and_logout(manager: SessionManager) {
     let Some((chromium, driver)) = binaries() else {
         // Loud and counted in ci/test.sh's summary; a failure under SESSION_TEST_REQUIRE=1.
         services::skip(
@@ -170,7 +185,7 @@ async fn browser_chromium_login_expiry_and_logout() {
         );
         return;
     };
-    let base = serve_demo().await;
+    let base = serve_demo(manager).await;
     let port = free_port();
     let _driver = start_driver(&driver, port).await;
     let driver_url = format!("http://127.0.0.1:{port}");

@@ -700,6 +700,62 @@ async fn django_sqlite_demo_shows_the_django_login() {
     assert_eq!(seen["data"]["_auth_user_id"], serde_json::json!(user_id));
 }
 
+/// The demo on a client-side engine, as `SESSION_ENGINE=<engine>` with `SECRET_KEY` opens
+/// it: login shows the name and user id, the counter counts, another user starts afresh, and
+/// logout removes the cookie, with the whole session in the cookie.
+async fn demo_on_a_client_side_engine(engine: &str) {
+    let settings = demo::Settings::from_lookup(|name| match name {
+        "SESSION_ENGINE" => Some(engine.into()),
+        "SECRET_KEY" => Some("a demo secret".into()),
+        _ => None,
+    })
+    .expect("settings");
+    let manager = demo::open_manager(&settings).await.expect("a manager");
+    let mut client = Client::new(demo::app(manager));
+    login(&mut client).await;
+    let cookie = client.cookie.clone().expect("a cookie");
+    assert!(
+        cookie.len() > 40,
+        "the cookie carries the session: {cookie}"
+    );
+    // The login helper's first page counted one visit.
+    for visits in ["2", "3"] {
+        let page = client.send("GET", "/", None).await;
+        assert!(
+            page.body.contains(&format!(r#"id="visits">{visits}<"#)),
+            "{}",
+            page.body
+        );
+    }
+    let profile = client.send("GET", "/profile", None).await;
+    assert!(
+        profile.body.contains(r#"<span id="user_id">123</span>"#),
+        "{}",
+        profile.body
+    );
+    login_as(&mut client, 456, "carol").await;
+    let page = client.send("GET", "/", None).await;
+    assert!(
+        page.body.contains(r#"id="visits">1<"#),
+        "another user starts afresh"
+    );
+    let reply = client.post("/logout", "").await;
+    let removal = reply.set_cookie.expect("logout removes the cookie");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+    let profile = client.send("GET", "/profile", None).await;
+    assert!(profile.body.contains("Not logged in."), "{}", profile.body);
+}
+
+#[tokio::test]
+async fn signed_cookie_demo_login_counter_and_logout() {
+    demo_on_a_client_side_engine("signed_cookies").await;
+}
+
+#[tokio::test]
+async fn encrypted_cookie_demo_login_counter_and_logout() {
+    demo_on_a_client_side_engine("encrypted_cookies").await;
+}
+
 fn redis() -> RedisStore {
     let url = services::url(Service::Redis).expect("checked by Capabilities::requires");
     let config = RedisConfig::new().prefix(session_testkit::unique_name("demo"));

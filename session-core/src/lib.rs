@@ -27,6 +27,7 @@
 #[cfg(feature = "axum")]
 mod axum;
 mod cleanup;
+pub mod client_side;
 pub mod codec;
 mod config;
 mod error;
@@ -42,6 +43,7 @@ mod store;
 /// dependency: `#[session_core::async_trait]`.
 pub use async_trait::async_trait;
 pub use cleanup::{CleanupHandle, spawn_cleanup};
+pub use client_side::{CookieSealer, MAX_COOKIE_BYTES};
 pub use codec::Codec;
 pub use config::{DEFAULT_MAX_PAYLOAD_BYTES, SessionConfig};
 pub use cookie::{self, SameSite};

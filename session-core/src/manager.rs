@@ -37,6 +37,8 @@ use crate::{ConfigError, Session, SessionConfig, SessionError, SessionStore};
 pub struct SessionManager {
     store: Arc<dyn SessionStore>,
     config: Arc<SessionConfig>,
+    /// For a client-side engine, the sealer of its cookies; `None` for a store.
+    sealer: Option<Arc<dyn crate::CookieSealer>>,
     /// The cleanup task started by [`with_cleanup`](Self::with_cleanup), stopped when the
     /// last clone of the manager is dropped.
     cleanup: Option<Arc<crate::CleanupHandle>>,
@@ -158,8 +160,76 @@ impl SessionManager {
         Ok(Self {
             store,
             config,
+            sealer: None,
             cleanup: None,
         })
+    }
+
+    /// A manager for a client-side engine (Django's `signed_cookies`, or encrypted cookies):
+    /// no store, the whole session in the cookie, sealed by `sealer`. The same `Session` API
+    /// and lifecycle; a session whose cookie would pass
+    /// [`MAX_COOKIE_BYTES`](crate::MAX_COOKIE_BYTES) (name, `=` and value) fails its save
+    /// with [`SessionError::TooLarge`] naming the size, instead of a cookie the browser drops.
+    ///
+    /// Nothing is kept on the server, so nothing can be revoked there: `flush` sends the
+    /// removal cookie, but a copy of the cookie taken earlier stays valid until it expires.
+    ///
+    /// # Panics
+    ///
+    /// When the settings are invalid, as [`new`](Self::new).
+    pub fn client_side(sealer: impl crate::CookieSealer, config: SessionConfig) -> Self {
+        match Self::try_client_side(Arc::new(sealer), config) {
+            Ok(manager) => manager,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// [`client_side`](Self::client_side), or the reason the settings cannot work.
+    pub fn try_client_side(
+        sealer: Arc<dyn crate::CookieSealer>,
+        mut config: SessionConfig,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let room = crate::MAX_COOKIE_BYTES.saturating_sub(config.cookie_name.len() + 1);
+        config.max_payload_bytes = Some(config.max_payload_bytes.map_or(room, |l| l.min(room)));
+        Ok(Self {
+            store: Arc::new(crate::client_side::CookieJar::new(sealer.clone())),
+            config: Arc::new(config),
+            sealer: Some(sealer),
+            cleanup: None,
+        })
+    }
+
+    /// The client-side session a request's session cookie values stand for: the first that
+    /// opens (verifies and has not expired) wins, at most [`MAX_CANDIDATES`](crate::MAX_CANDIDATES)
+    /// are tried. No I/O.
+    fn client_session(
+        &self,
+        sealer: &Arc<dyn crate::CookieSealer>,
+        values: &[String],
+        present: bool,
+    ) -> Session {
+        let jar = Arc::new(crate::client_side::CookieJar::new(sealer.clone()));
+        let now = OffsetDateTime::now_utc();
+        let mut found = None;
+        for value in values.iter().take(crate::MAX_CANDIDATES) {
+            let key = crate::SessionKey::generate();
+            match jar.open(key.record_id(), value, self.config.cookie_age, now) {
+                Ok(Some(record)) => {
+                    jar.insert(record);
+                    found = Some(key);
+                    break;
+                }
+                Ok(None) => tracing::debug!("session cookie has expired; dropping it"),
+                Err(error) => tracing::warn!(
+                    target: "session::security",
+                    length = value.len(),
+                    error = %crate::error::error_chain(&error),
+                    "session cookie does not verify; treating it as no session"
+                ),
+            }
+        }
+        Session::client_side(jar, self.config.clone(), found, present)
     }
 
     /// Also deletes expired sessions every `period` (Django's `clearsessions`, on a timer),
@@ -200,6 +270,18 @@ impl SessionManager {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
+        if let Some(sealer) = &self.sealer {
+            let mut values = Vec::new();
+            for header in cookie_headers {
+                let header = String::from_utf8_lossy(header.as_ref());
+                for cookie in Cookie::split_parse(header.as_ref()).flatten() {
+                    if cookie.name() == self.config.cookie_name {
+                        values.push(cookie.value_trimmed().to_owned());
+                    }
+                }
+            }
+            return self.client_session(sealer, &values, !values.is_empty());
+        }
         let mut present = false;
         let mut candidates: Vec<crate::SessionKey> = Vec::new();
         for header in cookie_headers {
@@ -239,6 +321,10 @@ impl SessionManager {
     /// Step 1 for frameworks that parse cookies themselves: the session named by the value of
     /// the session cookie, if the request had one. No I/O.
     pub fn session_from_cookie(&self, value: Option<&str>) -> Session {
+        if let Some(sealer) = &self.sealer {
+            let values: Vec<String> = value.map(str::to_owned).into_iter().collect();
+            return self.client_session(sealer, &values, value.is_some());
+        }
         match value {
             Some(value) => Session::from_cookie(self.store.clone(), self.config.clone(), value),
             None => Session::new(self.store.clone(), self.config.clone()),
@@ -324,9 +410,12 @@ impl SessionManager {
         session: &Session,
         age: Option<i64>,
     ) -> Option<Cookie<'static>> {
-        let key = session.session_key()?;
+        let value = match session.is_client_side() {
+            true => session.sealed_cookie()?,
+            false => session.session_key()?.expose_secret().to_owned(),
+        };
         let browser_close = session.expire_at_browser_close().await.ok()?;
-        let mut cookie = self.base_cookie(key.expose_secret().to_owned());
+        let mut cookie = self.base_cookie(value);
         cookie.set_http_only(self.config.cookie_http_only);
         if let (false, Some(age)) = (browser_close, age) {
             let max_age = Duration::seconds(age);

@@ -60,11 +60,7 @@ impl DjangoCodec {
         expiry: Expiry,
         timestamp: i64,
     ) -> String {
-        let data = WithExpiry {
-            entries,
-            expiry: expiry_value(expiry),
-        };
-        let json = crate::json::to_python_bytes(&data);
+        let json = session_json(entries, expiry);
         signing::dumps_bytes_at(&self.signer, &json, true, timestamp)
     }
 
@@ -74,13 +70,9 @@ impl DjangoCodec {
         payload: &str,
         max_age: Option<std::time::Duration>,
     ) -> Result<(SessionData, i64), DecodeError> {
-        let (mut entries, timestamp) =
+        let (entries, timestamp) =
             signing::loads(&self.signer, payload, max_age).map_err(decode_error)?;
-        let expiry = match entries.remove(EXPIRY_KEY) {
-            None => Expiry::Default,
-            Some(value) => expiry_from_value(&value)?,
-        };
-        Ok((SessionData { entries, expiry }, timestamp))
+        Ok((session_data(entries)?, timestamp))
     }
 }
 
@@ -93,6 +85,23 @@ impl Codec for DjangoCodec {
         self.decode_with_timestamp(payload, None)
             .map(|(data, _)| data)
     }
+}
+
+/// The JSON Django's session data is: the entries with `_session_expiry` from the setting.
+pub(crate) fn session_json(entries: &Map<String, Value>, expiry: Expiry) -> Vec<u8> {
+    crate::json::to_python_bytes(&WithExpiry {
+        entries,
+        expiry: expiry_value(expiry),
+    })
+}
+
+/// Django's session data as entries and the expiry setting taken from `_session_expiry`.
+pub(crate) fn session_data(mut entries: Map<String, Value>) -> Result<SessionData, DecodeError> {
+    let expiry = match entries.remove(EXPIRY_KEY) {
+        None => Expiry::Default,
+        Some(value) => expiry_from_value(&value)?,
+    };
+    Ok(SessionData { entries, expiry })
 }
 
 /// The session's entries with `_session_expiry` set from the setting, serialized without

@@ -10,6 +10,7 @@
 
 pub mod auth;
 mod codec;
+mod cookies;
 pub mod json;
 mod signed_store;
 pub mod signing;
@@ -17,6 +18,7 @@ pub mod signing;
 mod store;
 
 pub use codec::{DjangoCodec, EXPIRY_KEY, SESSION_SALT, fromisoformat, isoformat};
+pub use cookies::{ENCRYPTED_COOKIES_SALT, EncryptedCookies, SIGNED_COOKIES_SALT, SignedCookies};
 pub use signed_store::{AT_REST_SALT, SignedStore};
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 pub use store::{DJANGO_TABLE, DjangoStore};

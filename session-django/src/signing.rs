@@ -385,7 +385,7 @@ fn pack(data: &[u8], compress: bool) -> String {
 /// `data` zlib-compressed at the default level, when that saves more than one byte. The
 /// compressor's state (hundreds of KiB) is kept per thread: making it anew costs more than
 /// compressing a session.
-fn zlib(data: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn zlib(data: &[u8]) -> Option<Vec<u8>> {
     use flate2::{Compress, Compression, FlushCompress, Status};
     thread_local! {
         static COMPRESSOR: std::cell::RefCell<Compress> =
@@ -405,7 +405,7 @@ fn zlib(data: &[u8]) -> Option<Vec<u8>> {
 
 /// `data` inflated, refusing more than [`MAX_INFLATED_BYTES`] (a zip bomb) and truncated or
 /// corrupt streams. The inflater's state is kept per thread, as the compressor's.
-fn inflate(data: &[u8]) -> Result<Vec<u8>, SigningError> {
+pub(crate) fn inflate(data: &[u8]) -> Result<Vec<u8>, SigningError> {
     use flate2::{Decompress, FlushDecompress, Status};
     thread_local! {
         static INFLATER: std::cell::RefCell<Decompress> =

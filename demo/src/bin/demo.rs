@@ -2,10 +2,10 @@
 //! sessions are stored (passwords hidden).
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use demo::{Settings, app, describe_store, init_logging, open_store, store_location_for_errors};
-use session_core::SessionManager;
+use demo::{
+    OpenError, Settings, app, describe_store, init_logging, open_manager, store_location_for_errors,
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -17,9 +17,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let store = match open_store(&settings).await {
-        Ok(store) => store,
-        Err(error) => {
+    let manager = match open_manager(&settings).await {
+        // Expired sessions are cleared on a timer for as long as the manager lives.
+        Ok(manager) => manager.with_cleanup(settings.cleanup_interval),
+        Err(OpenError::Config(problem)) => {
+            eprintln!("demo: {problem}");
+            return ExitCode::from(2);
+        }
+        Err(OpenError::Store(error)) => {
             let location = store_location_for_errors(&settings);
             eprintln!(
                 "demo: cannot open the {} session store{location}: {}",
@@ -27,14 +32,6 @@ async fn main() -> ExitCode {
                 session_core::error_chain(&error)
             );
             return ExitCode::from(1);
-        }
-    };
-    let manager = match SessionManager::try_from_shared(store, Arc::new(settings.session.clone())) {
-        // Expired sessions are cleared on a timer for as long as the manager lives.
-        Ok(manager) => manager.with_cleanup(settings.cleanup_interval),
-        Err(error) => {
-            eprintln!("demo: {error}");
-            return ExitCode::from(2);
         }
     };
 

@@ -65,6 +65,9 @@ pub struct Session {
 
 struct Inner {
     store: Arc<dyn SessionStore>,
+    /// For a client-side session, the request's jar (also `store`): the cookie to send is
+    /// its record.
+    jar: Option<Arc<crate::client_side::CookieJar>>,
     config: Arc<SessionConfig>,
     state: Mutex<State>,
     /// Serialises store I/O of this session (load, save, flush) across its clones.
@@ -131,9 +134,41 @@ impl Session {
         Self::with_state(store, config, State::new(identity, true))
     }
 
+    /// A client-side session over the request's jar: `candidates` are the internal keys of
+    /// the records the request's cookies opened to (at most one), `had_cookie` whether the
+    /// request carried the cookie at all.
+    pub(crate) fn client_side(
+        jar: Arc<crate::client_side::CookieJar>,
+        config: Arc<SessionConfig>,
+        candidate: Option<SessionKey>,
+        had_cookie: bool,
+    ) -> Self {
+        let identity = match candidate {
+            Some(key) => Identity::FromCookie(vec![key]),
+            None => Identity::Fresh,
+        };
+        let mut session = Self::with_state(jar.clone(), config, State::new(identity, had_cookie));
+        if let Some(inner) = Arc::get_mut(&mut session.inner) {
+            inner.jar = Some(jar);
+        }
+        session
+    }
+
+    /// For a client-side session, the sealed cookie value of its current record.
+    pub(crate) fn sealed_cookie(&self) -> Option<String> {
+        let jar = self.inner.jar.as_ref()?;
+        jar.sealed(&self.session_key()?.record_id())
+    }
+
+    /// Whether the session lives in its cookie (a client-side engine) rather than a store.
+    pub fn is_client_side(&self) -> bool {
+        self.inner.jar.is_some()
+    }
+
     fn with_state(store: Arc<dyn SessionStore>, config: Arc<SessionConfig>, state: State) -> Self {
         Self {
             inner: Arc::new(Inner {
+                jar: None,
                 store,
                 config,
                 state: Mutex::new(state),
@@ -158,7 +193,9 @@ impl Session {
 
     /// The session key the client holds or will hold after the next save (a new one after
     /// [`cycle_key`](Self::cycle_key)); `None` for a new, flushed or dropped session
-    /// (Django's `session_key`).
+    /// (Django's `session_key`). For a client-side session
+    /// ([`SessionManager::client_side`](crate::SessionManager::client_side)) it is an
+    /// internal handle that never leaves the process: the cookie carries the sealed data.
     pub fn session_key(&self) -> Option<SessionKey> {
         self.state().identity.key().cloned()
     }

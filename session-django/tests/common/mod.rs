@@ -157,8 +157,15 @@ impl Django {
 
     /// Runs operations through `bridge.py` with these keys.
     pub async fn run_with(&self, ops: Value, keys: &Keys) -> Vec<Value> {
+        self.run_on("django.contrib.sessions.backends.db", ops, keys)
+            .await
+    }
+
+    /// Runs operations through `bridge.py` on this `SESSION_ENGINE`, with these keys.
+    pub async fn run_on(&self, engine: &str, ops: Value, keys: &Keys) -> Vec<Value> {
         let mut child = self
             .command(&["bridge.py"], keys)
+            .env("DJANGO_SESSION_ENGINE", engine)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
