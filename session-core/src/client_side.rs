@@ -61,8 +61,10 @@ impl Codec for SealerCodec {
 }
 
 impl CookieJar {
-    /// An empty jar sealing with `sealer`.
-    pub(crate) fn new(sealer: Arc<dyn CookieSealer>) -> Self {
+    /// An empty jar sealing with `sealer`. The client-side manager makes one per request;
+    /// public so that the kit's session cases can run over a sealer (as a store whose
+    /// payloads are sealed cookie values).
+    pub fn new(sealer: Arc<dyn CookieSealer>) -> Self {
         Self {
             codec: SealerCodec(sealer),
             records: Mutex::default(),
