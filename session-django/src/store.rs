@@ -275,7 +275,11 @@ impl DjangoStore {
     }
 
     #[cfg(feature = "sqlite")]
-    /// Django's table on a SQLite pool (the Django project's database file).
+    /// Django's table on a SQLite pool (the Django project's database file). The journal
+    /// mode is the file's own; this engine does not change it. Django creates files in
+    /// rollback-journal mode, where each write costs several fsyncs and readers wait on
+    /// writers: for shared sessions, switch the file to WAL once (`PRAGMA journal_mode = WAL`,
+    /// or Django 5.1+'s `OPTIONS = {"init_command": "PRAGMA journal_mode=WAL;"}`).
     pub fn sqlite(pool: sqlx::SqlitePool, keys: Keys) -> Self {
         let server = DbServer::sqlite(&pool.connect_options());
         Self::build(Pool::Sqlite(pool), Dialect::Sqlite, server, keys)

@@ -114,6 +114,19 @@ pub async fn django(db: Db) -> Option<Django> {
             };
             let django = Django { python, url };
             django.manage(&["migrate", "--noinput", "-v", "0"]).await;
+            if db == Db::Sqlite {
+                // As DjangoStore's docs advise: WAL, so a write is not three fsyncs and
+                // readers do not wait on writers (Django works the same on it).
+                use sqlx::Connection;
+                let mut conn = sqlx::SqliteConnection::connect(&django.url)
+                    .await
+                    .expect("open Django's database");
+                sqlx::query("PRAGMA journal_mode = WAL")
+                    .execute(&mut conn)
+                    .await
+                    .expect("WAL mode");
+                conn.close().await.expect("close");
+            }
             django
         })
         .await;
