@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use session_core::time::OffsetDateTime;
-use session_core::{Record, RecordId, SessionStore, StoreError, error_chain};
+use session_core::{
+    OwnedSession, OwnerIndex, Ownership, Record, RecordId, SessionStore, StoreError, error_chain,
+};
 
 use crate::epoch::{self, Epochs};
 
@@ -123,6 +125,8 @@ impl CachedConfig {
 ///   just after it. A logout the cache cannot take still succeeds: the epoch it publishes
 ///   keeps the cache from serving the session again.
 /// - `clear_expired` clears the durable store; the cache expires entries itself.
+/// - The owner index is the durable store's (when it has one): sessions ended through it
+///   get tombstones like a logout; the owner travels inside the cache entry's tag.
 ///
 /// Concurrent updates of one session are last-writer-wins per store, so under a write race the
 /// cache and the durable store may briefly hold different complete versions (as in Django).
@@ -253,12 +257,7 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
         if !self.shared.breaker.allows() {
             return self.invalidate().await;
         }
-        let tagged = Record::new(
-            record.id().clone(),
-            epoch::tag(epoch, record.payload()),
-            record.expires_at(),
-        );
-        let outcome = self.cache_put(&tagged, new).await;
+        let outcome = self.cache_put(&tagged(record, epoch), new).await;
         match self.observe("writing a session", outcome) {
             Some(()) => Ok(()),
             None => self.invalidate().await,
@@ -285,13 +284,22 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
             return Cached::Miss { fill: true };
         };
         let (id, mut payload, expires_at) = record.into_parts();
-        match epoch::parse_tag(&payload) {
-            Some((epoch, start)) if self.shared.epochs.trusts(epoch) => {
+        let parsed = epoch::parse_tag(&payload).map(|tag| {
+            let ownership = tag.ownership.map(Ownership::from_json);
+            (tag.epoch, ownership, tag.start)
+        });
+        match parsed {
+            // An ownership that does not read back is a stale entry, like an old epoch.
+            Some((epoch, ownership, start))
+                if self.shared.epochs.trusts(epoch) && !matches!(ownership, Some(None)) =>
+            {
                 if &payload[start..] == TOMBSTONE {
                     return Cached::Hit(None);
                 }
                 payload.drain(..start);
-                Cached::Hit(Some(Record::new(id, payload, expires_at)))
+                Cached::Hit(Some(
+                    Record::new(id, payload, expires_at).with_ownership(ownership.flatten()),
+                ))
             }
             _ => {
                 // Written before a fault, or by an older version: drop it, then fill anew.
@@ -303,6 +311,17 @@ impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
             }
         }
     }
+}
+
+/// The cache entry of `record` under `epoch`: the tagged payload, the ownership inside the
+/// tag (so a cache with an owner index of its own does not index it twice).
+fn tagged(record: &Record, epoch: u64) -> Record {
+    let ownership = record.ownership().map(Ownership::to_json);
+    Record::new(
+        record.id().clone(),
+        epoch::tag(epoch, ownership.as_deref(), record.payload()),
+        record.expires_at(),
+    )
 }
 
 /// What a cache read gave.
@@ -326,12 +345,7 @@ impl<C: SessionStore, D: SessionStore> SessionStore for CachedStore<C, D> {
         if fill && self.shared.breaker.allows() {
             // Create-only: a newer entry or a logout's tombstone wins over this fill. A fill
             // that fails needs no epoch: any later write replaces it or publishes one.
-            let tagged = Record::new(
-                record.id().clone(),
-                epoch::tag(epoch, record.payload()),
-                record.expires_at(),
-            );
-            match self.shared.cache.create(&tagged).await {
+            match self.shared.cache.create(&tagged(&record, epoch)).await {
                 Ok(()) | Err(StoreError::DuplicateId) => self.shared.breaker.success(),
                 Err(error) => {
                     self.observe::<()>("filling the cache", Err(error));
@@ -390,6 +404,68 @@ impl<C: SessionStore, D: SessionStore> SessionStore for CachedStore<C, D> {
     }
     fn codec(&self) -> &dyn session_core::Codec {
         self.shared.durable.codec()
+    }
+    fn owner_index(&self) -> Option<&dyn OwnerIndex> {
+        self.shared
+            .durable
+            .owner_index()
+            .map(|_| self as &dyn OwnerIndex)
+    }
+}
+
+/// The durable store's owner index, with the cache kept from serving what it deleted: every
+/// record `delete_sessions_of` removes gets a tombstone in the cache, as a logout does (and a
+/// tombstone the cache cannot take publishes an epoch), so a revoked session is never served
+/// from the cache afterwards.
+#[async_trait]
+impl<C: SessionStore, D: SessionStore> OwnerIndex for CachedStore<C, D> {
+    async fn sessions_of(&self, owner: &str) -> Result<Vec<OwnedSession>, StoreError> {
+        self.durable_index()?.sessions_of(owner).await
+    }
+
+    async fn delete_sessions_of(
+        &self,
+        owner: &str,
+        keep: Option<&RecordId>,
+    ) -> Result<Vec<RecordId>, StoreError> {
+        let epoch = self.shared.epochs.current();
+        let deleted = self
+            .durable_index()?
+            .delete_sessions_of(owner, keep)
+            .await?;
+        for id in &deleted {
+            self.write_through(&self.tombstone(id), epoch, false)
+                .await?;
+        }
+        Ok(deleted)
+    }
+
+    async fn touch_owned(
+        &self,
+        id: &RecordId,
+        expires_at: OffsetDateTime,
+        ownership: &Ownership,
+    ) -> Result<(), StoreError> {
+        self.durable_index()?
+            .touch_owned(id, expires_at, ownership)
+            .await?;
+        if !self.shared.breaker.allows() {
+            return self.invalidate().await;
+        }
+        // The cached copy holds the old ownership: drop it, the next load fills it anew.
+        let dropped = self.shared.cache.delete(id).await.map(|_| ());
+        match self.observe("dropping a touched session entry", dropped) {
+            Some(()) => Ok(()),
+            None => self.invalidate().await,
+        }
+    }
+}
+
+impl<C: SessionStore, D: SessionStore> CachedStore<C, D> {
+    fn durable_index(&self) -> Result<&dyn OwnerIndex, StoreError> {
+        self.shared.durable.owner_index().ok_or_else(|| {
+            StoreError::config("the durable store of this CachedStore keeps no owner index")
+        })
     }
 }
 

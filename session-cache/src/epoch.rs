@@ -49,23 +49,57 @@ const KEPT_EPOCHS: u64 = 1000;
 /// How many old epoch records one `clear_expired` removes at most.
 const GC_BATCH: u64 = 10_000;
 
-/// The tag on a cache entry's payload.
-pub(crate) fn tag(epoch: u64, payload: &str) -> String {
-    let mut tagged = String::with_capacity(payload.len() + 22);
+/// The tag on a cache entry's payload: `#<epoch>:<payload>`, or for an owned session
+/// `#<epoch>+<n>:<ownership, n bytes of JSON><payload>`, so the cache keeps the owner with
+/// the entry without indexing it.
+pub(crate) fn tag(epoch: u64, ownership: Option<&str>, payload: &str) -> String {
+    let extra = ownership.map_or(0, |json| json.len() + 8);
+    let mut tagged = String::with_capacity(payload.len() + 22 + extra);
     tagged.push('#');
     tagged.push_str(&epoch.to_string());
+    if let Some(json) = ownership {
+        tagged.push('+');
+        tagged.push_str(&json.len().to_string());
+    }
     tagged.push(':');
+    tagged.push_str(ownership.unwrap_or_default());
     tagged.push_str(payload);
     tagged
 }
 
-/// The epoch of a tagged payload and where the payload starts; `None` for an untagged one
-/// (written by an older version: never trusted).
-pub(crate) fn parse_tag(payload: &str) -> Option<(u64, usize)> {
+/// What a tag says: the epoch, the ownership JSON (if any) and where the payload starts.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Tag<'a> {
+    pub(crate) epoch: u64,
+    pub(crate) ownership: Option<&'a str>,
+    pub(crate) start: usize,
+}
+
+/// Reads a tagged payload's tag; `None` for an untagged one (written by an older version:
+/// never trusted) or a malformed one.
+pub(crate) fn parse_tag(payload: &str) -> Option<Tag<'_>> {
     let rest = payload.strip_prefix('#')?;
     let colon = rest.find(':')?;
-    let epoch = rest[..colon].parse().ok()?;
-    Some((epoch, colon + 2))
+    let head = &rest[..colon];
+    let (epoch, owned) = match head.split_once('+') {
+        Some((epoch, len)) => (epoch, Some(len.parse::<usize>().ok()?)),
+        None => (head, None),
+    };
+    let epoch = epoch.parse().ok()?;
+    let body = colon + 2;
+    let Some(len) = owned else {
+        return Some(Tag {
+            epoch,
+            ownership: None,
+            start: body,
+        });
+    };
+    let end = body.checked_add(len)?;
+    Some(Tag {
+        epoch,
+        ownership: Some(payload.get(body..end)?),
+        start: end,
+    })
 }
 
 /// One instance's view of the epochs.
@@ -333,11 +367,24 @@ mod tests {
 
     #[test]
     fn cached_epoch_tags_round_trip_and_untagged_payloads_are_refused() {
-        let tagged = tag(42, r#"{"v":1}"#);
+        let tagged = tag(42, None, r#"{"v":1}"#);
         assert_eq!(tagged, r##"#42:{"v":1}"##);
-        let (epoch, start) = parse_tag(&tagged).unwrap();
-        assert_eq!((epoch, &tagged[start..]), (42, r#"{"v":1}"#));
-        for untagged in [r#"{"v":1}"#, "#x:{}", "#:{}", "#12", "", "!logged-out"] {
+        let parsed = parse_tag(&tagged).unwrap();
+        assert_eq!((parsed.epoch, &tagged[parsed.start..]), (42, r#"{"v":1}"#));
+        let owned = tag(7, Some(r#"{"o":"a:b"}"#), r#"{"v":1}"#);
+        let parsed = parse_tag(&owned).unwrap();
+        assert_eq!(parsed.ownership, Some(r#"{"o":"a:b"}"#));
+        assert_eq!(&owned[parsed.start..], r#"{"v":1}"#);
+        for untagged in [
+            r#"{"v":1}"#,
+            "#x:{}",
+            "#:{}",
+            "#12",
+            "",
+            "!logged-out",
+            "#1+99:{}",
+            "#1+x:{}",
+        ] {
             assert_eq!(parse_tag(untagged), None, "{untagged}");
         }
         assert_ne!(epoch_id(0), hint_id());

@@ -53,6 +53,16 @@ store_conformance!(
     Capabilities::new(),
     cached_memory_sqlite
 );
+session_testkit::owner_conformance!(
+    cached_redis_postgres_owner,
+    REDIS_POSTGRES,
+    cached_redis_postgres
+);
+session_testkit::owner_conformance!(
+    cached_memory_sqlite_owner,
+    Capabilities::new(),
+    cached_memory_sqlite
+);
 
 fn record() -> Record {
     Record::new(

@@ -31,3 +31,15 @@ store_conformance!(
         .requires(Service::RedisCluster),
     cluster_store
 );
+session_testkit::owner_conformance!(
+    redis_owner,
+    Capabilities::new().self_expiring().requires(Service::Redis),
+    redis_store
+);
+session_testkit::owner_conformance!(
+    cluster_owner,
+    Capabilities::new()
+        .self_expiring()
+        .requires(Service::RedisCluster),
+    cluster_store
+);

@@ -64,6 +64,18 @@ pub struct SessionConfig {
     /// for no limit. A save over it fails with [`SessionError::TooLarge`](crate::SessionError)
     /// and leaves the stored record as it was (the lifecycle answers 500 and logs it).
     pub max_payload_bytes: Option<usize>,
+    /// Ours: how stale an owned session's [`last_seen`](crate::Ownership::last_seen) may get
+    /// while it is used (5 minutes by default). A request that reads an owned session whose
+    /// `last_seen` is older writes it again (an expiry-only write that keeps the expiry), so
+    /// a user's list of sessions is this exact, and a session read on every request costs one
+    /// extra write per interval, not one per request. Sessions without an owner never pay.
+    pub last_seen_interval: Duration,
+    /// Ours, off by default: record the client's `User-Agent` (and the IP address a handler
+    /// gives [`Session::set_client_ip`](crate::Session::set_client_ip)) in an owned session's
+    /// [`Ownership`](crate::Ownership), to show the owner "Firefox on Linux, 10 minutes ago".
+    /// Both are personal data: turn it on only where your privacy notice covers them. They
+    /// are kept only beside owned sessions, and go with them.
+    pub record_client: bool,
 }
 
 /// The default [`SessionConfig::max_payload_bytes`]: 1 MiB.
@@ -83,6 +95,8 @@ impl Default for SessionConfig {
             save_every_request: false,
             touch_threshold: None,
             max_payload_bytes: Some(DEFAULT_MAX_PAYLOAD_BYTES),
+            last_seen_interval: Duration::minutes(5),
+            record_client: false,
         }
     }
 }
@@ -159,6 +173,18 @@ impl SessionConfig {
         self
     }
 
+    /// Sets [`last_seen_interval`](Self::last_seen_interval).
+    pub const fn last_seen_interval(mut self, last_seen_interval: Duration) -> Self {
+        self.last_seen_interval = last_seen_interval;
+        self
+    }
+
+    /// Sets [`record_client`](Self::record_client).
+    pub const fn record_client(mut self, record_client: bool) -> Self {
+        self.record_client = record_client;
+        self
+    }
+
     /// Checks the settings once, at start-up (`SessionManager::try_new` and the layers call
     /// it): a cookie name that is not an HTTP token, a path or domain that cannot go in a
     /// `Set-Cookie` header, a cookie age that is not positive, a `touch_threshold` that is not
@@ -211,6 +237,12 @@ impl SessionConfig {
         {
             return invalid(format!(
                 "touch_threshold must be a fraction from 0 to 1 (e.g. 0.8), not {fraction}"
+            ));
+        }
+        if self.last_seen_interval.is_negative() {
+            return invalid(format!(
+                "last_seen_interval must not be negative, not {} seconds",
+                self.last_seen_interval.whole_seconds()
             ));
         }
         let prefixed = name.starts_with("__Secure-") || name.starts_with("__Host-");

@@ -102,6 +102,14 @@ pub enum SessionError {
         /// The configured limit, in bytes.
         limit: usize,
     },
+    /// An owner was set or asked for on a session whose store has no
+    /// [`OwnerIndex`](crate::OwnerIndex) (a client-side engine, Django's own table, or a
+    /// third-party store without one).
+    #[error("this session store keeps no owner index, so sessions cannot have owners")]
+    NoOwnerIndex,
+    /// The owner id given to [`Session::set_owner`](crate::Session::set_owner) is not valid.
+    #[error("invalid session owner: {0}")]
+    InvalidOwner(String),
     /// A stored value does not deserialize into the requested type.
     #[error("session value for {key:?} does not have the requested type")]
     Deserialize {

@@ -78,14 +78,19 @@ impl SessionKey {
 
     /// The id under which stores keep this session by default: the hex SHA-256 of the key.
     pub fn record_id(&self) -> RecordId {
-        let digest = Sha256::digest(self.0.as_bytes());
-        let mut hex = String::with_capacity(64);
-        for byte in digest.iter() {
-            hex.push(char::from(HEX[usize::from(byte >> 4)]));
-            hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
-        }
-        RecordId(hex)
+        RecordId(sha256_hex(&self.0))
     }
+}
+
+/// The lowercase hex SHA-256 of `text`.
+pub(crate) fn sha256_hex(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    let mut hex = String::with_capacity(64);
+    for byte in digest.iter() {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    hex
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";

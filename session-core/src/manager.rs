@@ -357,7 +357,7 @@ impl SessionManager {
             outcome.vary_cookie = true;
             return outcome;
         }
-        let wants_write = session.is_modified() || inspection.saved || renew;
+        let wants_write = session.is_modified() || inspection.saved || renew || session.seen_due();
         if !wants_write || inspection.void || inspection.poisoned || status >= 500 {
             return outcome;
         }
@@ -376,7 +376,7 @@ impl SessionManager {
                 outcome.set_cookie = Some(self.removal_cookie());
                 outcome.vary_cookie = true;
             }
-            Ok(Committed::Gone) | Err(SessionError::Poisoned) => {}
+            Ok(Committed::Gone | Committed::Seen) | Err(SessionError::Poisoned) => {}
             Err(SessionError::Interrupted) => {
                 tracing::info!("session deleted by a concurrent request before it could be saved");
                 outcome.set_cookie = Some(self.removal_cookie());
@@ -395,6 +395,21 @@ impl SessionManager {
             }
         }
         outcome
+    }
+
+    /// Ends every session of `owner` (an admin's "log this user out", or after a password
+    /// change), and returns how many records went. Requests in flight on them cannot save
+    /// them back. Fails with [`SessionError::NoOwnerIndex`] when the store keeps no owner
+    /// index.
+    pub async fn end_sessions_of(&self, owner: &str) -> Result<u64, SessionError> {
+        let index = self.store.owner_index().ok_or(SessionError::NoOwnerIndex)?;
+        Ok(index.delete_sessions_of(owner, None).await?.len() as u64)
+    }
+
+    /// The live sessions of `owner`, most recently seen first (for an admin page).
+    pub async fn sessions_of(&self, owner: &str) -> Result<Vec<crate::OwnedSession>, SessionError> {
+        let index = self.store.owner_index().ok_or(SessionError::NoOwnerIndex)?;
+        Ok(index.sessions_of(owner).await?)
     }
 
     /// The session cookie with `Max-Age`/`Expires` from the session's expiry age, or neither

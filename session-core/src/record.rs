@@ -3,16 +3,21 @@
 use time::OffsetDateTime;
 
 use crate::RecordId;
+use crate::owner::Ownership;
 
 /// One stored session: what a [`SessionStore`](crate::SessionStore) persists and gives back.
 ///
 /// The payload is the codec's output, opaque to stores. `expires_at` is UTC, truncated to whole
 /// milliseconds on construction, so every store can give back exactly what it was given.
+///
+/// A record may also carry its session's [`Ownership`] (who it belongs to), kept beside the
+/// payload: stores with an [`OwnerIndex`](crate::OwnerIndex) persist it, others ignore it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     id: RecordId,
     payload: String,
     expires_at: OffsetDateTime,
+    ownership: Option<Box<Ownership>>,
 }
 
 impl Record {
@@ -22,7 +27,24 @@ impl Record {
             id,
             payload: payload.into(),
             expires_at: truncate_to_millis(expires_at),
+            ownership: None,
         }
+    }
+
+    /// The record with this ownership (`None`: no owner).
+    pub fn with_ownership(mut self, ownership: Option<Ownership>) -> Self {
+        self.ownership = ownership.map(Box::new);
+        self
+    }
+
+    /// Who the session belongs to, if anyone.
+    pub fn ownership(&self) -> Option<&Ownership> {
+        self.ownership.as_deref()
+    }
+
+    /// Takes the ownership out of the record.
+    pub fn take_ownership(&mut self) -> Option<Ownership> {
+        self.ownership.take().map(|boxed| *boxed)
     }
 
     /// Builds a record from an expiry in Unix milliseconds, as SQLite and Redis keep it.

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::codec::{Codec, Envelope};
-use crate::{KeyMapping, Record, RecordId, StoreError};
+use crate::{KeyMapping, OwnerIndex, Record, RecordId, StoreError};
 
 /// Where session records live: the contract every engine (database, files, Redis, memory)
 /// implements, and that `session-testkit`'s `store_conformance!` checks, rule by rule.
@@ -78,6 +78,15 @@ pub trait SessionStore: Send + Sync + 'static {
     fn codec(&self) -> &dyn Codec {
         &Envelope
     }
+
+    /// The store's index of sessions by owner, if it has one ("log out everywhere"): see
+    /// [`OwnerIndex`]. The default is `None`, and a store without one ignores
+    /// [`Record::ownership`]; [`Session::set_owner`](crate::Session::set_owner) then fails
+    /// with [`SessionError::NoOwnerIndex`](crate::SessionError::NoOwnerIndex). A store with
+    /// one returns `Some(self)`; a wrapper store forwards its inner store's answer.
+    fn owner_index(&self) -> Option<&dyn OwnerIndex> {
+        None
+    }
 }
 
 macro_rules! forward_store {
@@ -107,6 +116,9 @@ macro_rules! forward_store {
             }
             fn codec(&self) -> &dyn Codec {
                 (**self).codec()
+            }
+            fn owner_index(&self) -> Option<&dyn OwnerIndex> {
+                (**self).owner_index()
             }
         }
     )*};

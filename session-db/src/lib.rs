@@ -41,6 +41,7 @@ mod error;
 #[cfg(feature = "mysql")]
 mod mysql;
 mod options;
+mod owner;
 mod plan;
 #[cfg(feature = "postgres")]
 mod postgres;

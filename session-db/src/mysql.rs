@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use session_core::time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
-use session_core::{Record, RecordId, SessionStore, StoreError};
+use session_core::{
+    OwnedSession, OwnerIndex, Ownership, Record, RecordId, SessionStore, StoreError,
+};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlQueryResult};
 use sqlx::{Row, SqlStr};
 
@@ -172,9 +174,10 @@ impl MySqlStore {
             .fail(context, self.pool.options().get_acquire_timeout())
     }
 
-    /// Creates the table with its expiry index if missing, and upgrades a table created by an
+    /// Creates the table with its indexes if missing, and upgrades a table created by an
     /// earlier version in place (adds, indexes and fills `expires_hour`, drops the old
-    /// `<table>_expires_at_idx`; live sessions kept). Idempotent, and safe when several
+    /// `<table>_expires_at_idx`; adds the nullable `owner` and `owner_meta` columns and
+    /// `<table>_owner_idx`; live sessions kept). Idempotent, and safe when several
     /// instances run it at once (`GET_LOCK` on one connection around the DDL). An existing
     /// table is found in `information_schema` first, so a start leaves no "already exists"
     /// note.
@@ -206,17 +209,23 @@ impl MySqlStore {
             .bind(&self.table)
             .fetch_one(&mut *conn)
             .await?;
-            let has_hour: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM information_schema.columns \
-                 WHERE table_schema = DATABASE() \
-                 AND CAST(table_name AS BINARY) = CAST(? AS BINARY) \
-                 AND column_name = 'expires_hour'",
-            )
-            .bind(&self.table)
-            .fetch_one(&mut *conn)
-            .await?;
-            let upgrading = exists > 0 && has_hour == 0;
-            for sql in schema.migration(exists > 0, has_hour > 0, false) {
+            let mut has_column = async |column: &str| {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM information_schema.columns \
+                     WHERE table_schema = DATABASE() \
+                     AND CAST(table_name AS BINARY) = CAST(? AS BINARY) \
+                     AND column_name = ?",
+                )
+                .bind(&self.table)
+                .bind(column)
+                .fetch_one(&mut *conn)
+                .await
+                .map(|count| count > 0)
+            };
+            let has_hour = has_column("expires_hour").await?;
+            let has_owner = has_column("owner").await?;
+            let upgrading = exists > 0 && !has_hour;
+            for sql in schema.migration(exists > 0, has_hour, has_owner, false) {
                 sqlx::query(table::statement(sql))
                     .execute(&mut *conn)
                     .await?;
@@ -251,16 +260,19 @@ impl MySqlStore {
         released.map(drop)
     }
 
-    /// Runs a statement that binds `payload, expires_at, hour, id, now` (`update`,
-    /// `replace_expired`), again on a deadlock; returns how many rows it matched (sqlx sets
-    /// `CLIENT_FOUND_ROWS`).
+    /// Runs a statement that binds `payload, expires_at, hour, owner, meta, id, now`
+    /// (`update`, `replace_expired`), again on a deadlock; returns how many rows it matched
+    /// (sqlx sets `CLIENT_FOUND_ROWS`).
     async fn write_record(&self, sql: &SqlStr, record: &Record) -> Result<u64, sqlx::Error> {
+        let (owner, meta) = crate::owner::columns(record);
         let done = self
             .retrying_deadlocks(|| {
                 sqlx::query(sql.clone())
                     .bind(record.payload())
                     .bind(utc(record.expires_at()))
                     .bind(expiry_hour(record.expires_at()))
+                    .bind(owner)
+                    .bind(&meta)
                     .bind(record.id().as_str())
                     .bind(now())
                     .execute(&self.pool)
@@ -270,11 +282,14 @@ impl MySqlStore {
     }
 
     async fn insert(&self, record: &Record) -> Result<bool, StoreError> {
+        let (owner, meta) = crate::owner::columns(record);
         let outcome = sqlx::query(self.sql.create.clone())
             .bind(record.id().as_str())
             .bind(record.payload())
             .bind(utc(record.expires_at()))
             .bind(expiry_hour(record.expires_at()))
+            .bind(owner)
+            .bind(meta)
             .execute(&self.pool)
             .await;
         match outcome {
@@ -298,11 +313,11 @@ impl SessionStore for MySqlStore {
         let payload: String = row.try_get(0).map_err(self.fail("reading a session row"))?;
         let expires_at: PrimitiveDateTime =
             row.try_get(1).map_err(self.fail("reading a session row"))?;
-        Ok(Some(Record::new(
-            id.clone(),
-            payload,
-            expires_at.assume_utc(),
-        )))
+        let meta: Option<&str> = row.try_get(2).map_err(self.fail("reading a session row"))?;
+        let ownership = crate::owner::from_meta(id, meta);
+        Ok(Some(
+            Record::new(id.clone(), payload, expires_at.assume_utc()).with_ownership(ownership),
+        ))
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
@@ -399,5 +414,84 @@ impl SessionStore for MySqlStore {
             after = last;
             table::pause_after_batch(started).await;
         }
+    }
+
+    fn owner_index(&self) -> Option<&dyn OwnerIndex> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl OwnerIndex for MySqlStore {
+    async fn sessions_of(&self, owner: &str) -> Result<Vec<OwnedSession>, StoreError> {
+        let rows: Vec<(String, PrimitiveDateTime, Option<String>)> =
+            sqlx::query_as(self.sql.list_owned.clone())
+                .bind(owner)
+                .bind(now())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.fail("listing an owner's session rows"))?;
+        let rows = rows
+            .into_iter()
+            .map(|(id, expires_at, meta)| (id, expires_at.assume_utc(), meta));
+        Ok(crate::owner::listing(owner, rows))
+    }
+
+    /// In one transaction: the owner's rows are selected `FOR UPDATE` (InnoDB then also locks
+    /// the gap, so a login of that owner waits) and deleted, so the ids returned are exactly
+    /// the rows deleted.
+    async fn delete_sessions_of(
+        &self,
+        owner: &str,
+        keep: Option<&RecordId>,
+    ) -> Result<Vec<RecordId>, StoreError> {
+        let err = self.fail("deleting an owner's session rows");
+        let keep = crate::owner::keep(keep);
+        let Some(delete_rows) = &self.sql.delete_owned_rows else {
+            return Err(StoreError::backend(
+                "deleting an owner's session rows",
+                "the MySQL plan has no delete statement",
+            ));
+        };
+        let mut tx = self.pool.begin().await.map_err(&err)?;
+        let ids: Vec<String> = sqlx::query_scalar(self.sql.delete_owned.clone())
+            .bind(owner)
+            .bind(keep)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(&err)?;
+        if !ids.is_empty() {
+            sqlx::query(delete_rows.clone())
+                .bind(owner)
+                .bind(keep)
+                .execute(&mut *tx)
+                .await
+                .map_err(&err)?;
+        }
+        tx.commit().await.map_err(&err)?;
+        Ok(crate::owner::ids(ids))
+    }
+
+    async fn touch_owned(
+        &self,
+        id: &RecordId,
+        expires_at: OffsetDateTime,
+        ownership: &Ownership,
+    ) -> Result<(), StoreError> {
+        let meta = ownership.to_json();
+        let done = self
+            .retrying_deadlocks(|| {
+                sqlx::query(self.sql.touch_owned.clone())
+                    .bind(utc(expires_at))
+                    .bind(expiry_hour(expires_at))
+                    .bind(ownership.owner())
+                    .bind(&meta)
+                    .bind(id.as_str())
+                    .bind(now())
+                    .execute(&self.pool)
+            })
+            .await
+            .map_err(self.fail("touching an owned session row"))?;
+        table::changed_a_row(done.rows_affected(), StoreError::NotFound)
     }
 }

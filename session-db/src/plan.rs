@@ -75,20 +75,37 @@ impl Dialect {
 }
 
 /// Every statement of one table in one dialect, built once at construction.
+///
+/// `owner` and `meta` are the session's owner id and its [`Ownership`]'s JSON
+/// (`session_core::Ownership::to_json`), both `NULL` for a session without an owner.
+///
+/// [`Ownership`]: session_core::Ownership
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
-    /// Binds `id, now`; returns `payload, expires_at` of the live row.
+    /// Binds `id, now`; returns `payload, expires_at, owner_meta` of the live row.
     pub(crate) load: SqlStr,
-    /// Binds `id, payload, expires_at, hour`: a plain insert, as cheap as an insert gets. On
-    /// a duplicate id the store runs [`Plan::replace_expired`].
+    /// Binds `id, payload, expires_at, hour, owner, meta`: a plain insert, as cheap as an
+    /// insert gets. On a duplicate id the store runs [`Plan::replace_expired`].
     pub(crate) create: SqlStr,
-    /// Binds `payload, expires_at, hour, id, now`: overwrites the row with this id only if it
-    /// has expired, so of two creates racing over one leftover only one matches.
+    /// Binds `payload, expires_at, hour, owner, meta, id, now`: overwrites the row with this
+    /// id only if it has expired, so of two creates racing over one leftover only one matches.
     pub(crate) replace_expired: SqlStr,
-    /// Binds `payload, expires_at, hour, id, now`: the full write of a live row.
+    /// Binds `payload, expires_at, hour, owner, meta, id, now`: the full write of a live row.
     pub(crate) update: SqlStr,
     /// Binds `expires_at, hour, id, now`: moves the expiry of a live row.
     pub(crate) touch: SqlStr,
+    /// Binds `expires_at, hour, owner, meta, id, now`: moves the expiry and writes the
+    /// ownership of a live row (`OwnerIndex::touch_owned`).
+    pub(crate) touch_owned: SqlStr,
+    /// Binds `owner, now`; returns `id, expires_at, owner_meta` of the owner's live rows,
+    /// found through the owner index.
+    pub(crate) list_owned: SqlStr,
+    /// Binds `owner, keep` (`''` to keep none). PostgreSQL and SQLite delete the owner's
+    /// rows but `keep` and return their ids; MySQL selects those ids `FOR UPDATE` (run in a
+    /// transaction before [`Plan::delete_owned_rows`]).
+    pub(crate) delete_owned: SqlStr,
+    /// MySQL only: binds `owner, keep` and deletes the rows `delete_owned` locked.
+    pub(crate) delete_owned_rows: Option<SqlStr>,
     /// Binds `id, now`. PostgreSQL and SQLite return whether the deleted row was live; MySQL
     /// deletes only a live row and its row count says whether there was one.
     pub(crate) delete: SqlStr,
@@ -102,9 +119,10 @@ pub(crate) struct Plan {
     pub(crate) same_hour: Option<SameHour>,
 }
 
-/// [`Plan::update`] and [`Plan::touch`] without assigning `expires_hour`, for SQLite, which
-/// rewrites an index entry whenever its column is assigned, even to the same value. Each
-/// matches no row when the hour moved; the store then runs the full statement.
+/// [`Plan::update`] and [`Plan::touch`] without assigning `expires_hour` (or `owner`), for
+/// SQLite, which rewrites an index entry whenever its column is assigned, even to the same
+/// value. Each matches no row when the hour (or the owner) moved; the store then runs the
+/// full statement.
 #[derive(Debug, Clone)]
 pub(crate) struct SameHour {
     /// Binds as [`Plan::update`].
@@ -149,45 +167,81 @@ impl Plan {
         };
         let same_hour = (dialect == Sqlite).then(|| SameHour {
             update: s(format!(
-                "UPDATE {t} SET payload = ?1, expires_at = ?2 \
-                 WHERE id = ?4 AND expires_at > ?5 AND expires_hour = ?3"
+                "UPDATE {t} SET payload = ?1, expires_at = ?2, owner_meta = ?5 \
+                 WHERE id = ?6 AND expires_at > ?7 AND expires_hour = ?3 AND owner IS ?4"
             )),
             touch: s(format!(
                 "UPDATE {t} SET expires_at = ?1 WHERE id = ?3 AND expires_at > ?4 \
                  AND expires_hour = ?2"
             )),
         });
+        let full_write = |live: &str| {
+            s(format!(
+                "UPDATE {t} SET payload = {}, expires_at = {}, expires_hour = {}, owner = {}, \
+                 owner_meta = {} WHERE id = {} AND expires_at {live} {}",
+                p(1),
+                p(2),
+                p(3),
+                p(4),
+                p(5),
+                id(6),
+                p(7)
+            ))
+        };
+        let (delete_owned, delete_owned_rows) = match dialect {
+            Postgres => (
+                format!("DELETE FROM {t} WHERE owner = $1 AND id <> $2::CHAR(64) RETURNING id"),
+                None,
+            ),
+            Sqlite => (
+                format!("DELETE FROM {t} WHERE owner = ?1 AND id <> ?2 RETURNING id"),
+                None,
+            ),
+            MySql => (
+                format!("SELECT CAST(id AS CHAR) FROM {t} WHERE owner = ? AND id <> ? FOR UPDATE"),
+                Some(s(format!("DELETE FROM {t} WHERE owner = ? AND id <> ?"))),
+            ),
+        };
+        let id_text = match dialect {
+            MySql => "CAST(id AS CHAR)",
+            Postgres | Sqlite => "id",
+        };
         Self {
             load: s(format!(
-                "SELECT payload, expires_at FROM {t} WHERE id = {} AND expires_at > {}",
+                "SELECT payload, expires_at, owner_meta FROM {t} WHERE id = {} AND expires_at > {}",
                 id(1),
                 p(2)
             )),
             create: s(format!(
-                "INSERT INTO {t} (id, payload, expires_at, expires_hour) VALUES ({}, {}, {}, {})",
+                "INSERT INTO {t} (id, payload, expires_at, expires_hour, owner, owner_meta) \
+                 VALUES ({}, {}, {}, {}, {}, {})",
                 p(1),
                 p(2),
                 p(3),
-                p(4)
+                p(4),
+                p(5),
+                p(6)
             )),
-            replace_expired: s(format!(
-                "UPDATE {t} SET payload = {}, expires_at = {}, expires_hour = {} \
-                 WHERE id = {} AND expires_at <= {}",
-                p(1),
-                p(2),
-                p(3),
-                id(4),
-                p(5)
-            )),
-            update: s(format!(
-                "UPDATE {t} SET payload = {}, expires_at = {}, expires_hour = {} \
+            replace_expired: full_write("<="),
+            update: full_write(">"),
+            touch_owned: s(format!(
+                "UPDATE {t} SET expires_at = {}, expires_hour = {}, owner = {}, owner_meta = {} \
                  WHERE id = {} AND expires_at > {}",
                 p(1),
                 p(2),
                 p(3),
-                id(4),
-                p(5)
+                p(4),
+                id(5),
+                p(6)
             )),
+            list_owned: s(format!(
+                "SELECT {id_text}, expires_at, owner_meta FROM {t} \
+                 WHERE owner = {} AND expires_at > {}",
+                p(1),
+                p(2)
+            )),
+            delete_owned: s(delete_owned),
+            delete_owned_rows,
             touch: s(format!(
                 "UPDATE {t} SET expires_at = {}, expires_hour = {} \
                  WHERE id = {} AND expires_at > {}",
@@ -213,6 +267,8 @@ pub(crate) struct Schema {
     index: String,
     /// The quoted index of the tables of earlier versions.
     old_index: String,
+    /// The quoted owner index.
+    owner_index: String,
 }
 
 impl Schema {
@@ -223,26 +279,80 @@ impl Schema {
             table: qualified,
             index: dialect.quote(&table::index_name(table)),
             old_index: dialect.quote(&table::old_index_name(table)),
+            owner_index: dialect.quote(&table::owner_index_name(table)),
         }
     }
 
     /// The DDL `migrate()` runs, given what it found under its lock: the table with its
-    /// index when there is no table, the [upgrade](Self::upgrade) when the table has no
-    /// `expires_hour`, else only a missing index put back (PostgreSQL and SQLite).
-    pub(crate) fn migration(&self, exists: bool, has_hour: bool, unlogged: bool) -> Vec<String> {
+    /// indexes when there is no table; else the [upgrade](Self::upgrade) when the table has
+    /// no `expires_hour`, the [owner columns](Self::add_owner) when it has no `owner`, and
+    /// any missing index put back (PostgreSQL and SQLite).
+    pub(crate) fn migration(
+        &self,
+        exists: bool,
+        has_hour: bool,
+        has_owner: bool,
+        unlogged: bool,
+    ) -> Vec<String> {
         let separate_index = self.dialect != Dialect::MySql;
         if !exists {
             let mut statements = vec![self.create_table(unlogged)];
-            statements.extend(separate_index.then(|| self.create_index()));
-            statements
-        } else if !has_hour {
+            if separate_index {
+                statements.extend([self.create_index(), self.create_owner_index()]);
+            }
+            return statements;
+        }
+        let mut statements = Vec::new();
+        if !has_hour {
             tracing::info!(table = %self.table, "upgrading the session table: adding expires_hour");
-            self.upgrade()
-        } else {
-            separate_index
-                .then(|| self.create_index())
-                .into_iter()
-                .collect()
+            statements.extend(self.upgrade());
+        } else if separate_index {
+            statements.push(self.create_index());
+        }
+        if !has_owner {
+            tracing::info!(table = %self.table, "upgrading the session table: adding owner");
+            statements.extend(self.add_owner());
+        } else if separate_index {
+            statements.push(self.create_owner_index());
+        }
+        statements
+    }
+
+    /// The owner index (PostgreSQL and SQLite: partial, only rows with an owner).
+    pub(crate) fn create_owner_index(&self) -> String {
+        format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {} (owner) WHERE owner IS NOT NULL",
+            self.owner_index, self.table
+        )
+    }
+
+    /// The statements that add the owner columns and their index to a table of an earlier
+    /// version, in place: both columns are nullable with no default, so existing rows (and
+    /// an older version still writing during a rolling upgrade) keep working as sessions
+    /// without an owner. Run only when `owner` is missing, under the migration lock.
+    pub(crate) fn add_owner(&self) -> Vec<String> {
+        let Self {
+            table: t,
+            owner_index,
+            ..
+        } = self;
+        match self.dialect {
+            Dialect::Postgres => vec![
+                format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS owner VARCHAR(128)"),
+                format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS owner_meta TEXT"),
+                self.create_owner_index(),
+            ],
+            Dialect::MySql => vec![format!(
+                "ALTER TABLE {t} \
+                 ADD COLUMN owner VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL, \
+                 ADD COLUMN owner_meta TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL, \
+                 ADD INDEX {owner_index} (owner)"
+            )],
+            Dialect::Sqlite => vec![
+                format!("ALTER TABLE {t} ADD COLUMN owner TEXT"),
+                format!("ALTER TABLE {t} ADD COLUMN owner_meta TEXT"),
+                self.create_owner_index(),
+            ],
         }
     }
 
@@ -250,7 +360,10 @@ impl Schema {
     /// PostgreSQL leaves a tenth of each page free, room for in-place updates).
     pub(crate) fn create_table(&self, unlogged: bool) -> String {
         let Self {
-            table: t, index, ..
+            table: t,
+            index,
+            owner_index,
+            ..
         } = self;
         match self.dialect {
             Dialect::Postgres => {
@@ -258,7 +371,8 @@ impl Schema {
                 format!(
                     "CREATE {unlogged}TABLE IF NOT EXISTS {t} (id CHAR(64) PRIMARY KEY, \
                      payload TEXT NOT NULL, expires_at TIMESTAMPTZ NOT NULL, \
-                     expires_hour BIGINT NOT NULL DEFAULT 0) WITH (fillfactor = 90)"
+                     expires_hour BIGINT NOT NULL DEFAULT 0, owner VARCHAR(128), \
+                     owner_meta TEXT) WITH (fillfactor = 90)"
                 )
             }
             Dialect::MySql => format!(
@@ -267,12 +381,14 @@ impl Schema {
                  payload LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, \
                  expires_at DATETIME(3) NOT NULL, \
                  expires_hour BIGINT NOT NULL DEFAULT 0, \
-                 INDEX {index} (expires_hour)) ENGINE = InnoDB"
+                 owner VARCHAR(128) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL, \
+                 owner_meta TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NULL, \
+                 INDEX {index} (expires_hour), INDEX {owner_index} (owner)) ENGINE = InnoDB"
             ),
             Dialect::Sqlite => format!(
                 "CREATE TABLE IF NOT EXISTS {t} (id TEXT PRIMARY KEY NOT NULL, \
                  payload TEXT NOT NULL, expires_at INTEGER NOT NULL, \
-                 expires_hour INTEGER NOT NULL DEFAULT 0)"
+                 expires_hour INTEGER NOT NULL DEFAULT 0, owner TEXT, owner_meta TEXT)"
             ),
         }
     }
@@ -368,8 +484,8 @@ mod tests {
         let mysql = Plan::new(Dialect::MySql, "`t`");
         assert_eq!(
             mysql.update.as_str(),
-            "UPDATE `t` SET payload = ?, expires_at = ?, expires_hour = ? \
-             WHERE id = ? AND expires_at > ?"
+            "UPDATE `t` SET payload = ?, expires_at = ?, expires_hour = ?, owner = ?, \
+             owner_meta = ? WHERE id = ? AND expires_at > ?"
         );
         let postgres = Plan::new(Dialect::Postgres, "\"t\"");
         assert!(

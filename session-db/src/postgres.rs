@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use session_core::time::OffsetDateTime;
-use session_core::{Record, RecordId, SessionStore, StoreError};
+use session_core::{
+    OwnedSession, OwnerIndex, Ownership, Record, RecordId, SessionStore, StoreError,
+};
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::{Row, SqlStr};
 
@@ -149,13 +151,16 @@ impl PostgresStore {
         &self.pool
     }
 
-    /// Runs a statement that binds `payload, expires_at, hour, id, now` (`update`,
-    /// `replace_expired`); returns how many rows it changed.
+    /// Runs a statement that binds `payload, expires_at, hour, owner, meta, id, now`
+    /// (`update`, `replace_expired`); returns how many rows it changed.
     async fn write_record(&self, sql: &SqlStr, record: &Record) -> Result<u64, sqlx::Error> {
+        let (owner, meta) = crate::owner::columns(record);
         let done = sqlx::query(sql.clone())
             .bind(record.payload())
             .bind(record.expires_at())
             .bind(expiry_hour(record.expires_at()))
+            .bind(owner)
+            .bind(meta)
             .bind(record.id().as_str())
             .bind(OffsetDateTime::now_utc())
             .execute(&self.pool)
@@ -169,9 +174,10 @@ impl PostgresStore {
             .fail(context, self.pool.options().get_acquire_timeout())
     }
 
-    /// Creates the schema, the table and its expiry index if they are missing, and upgrades a
+    /// Creates the schema, the table and its indexes if they are missing, and upgrades a
     /// table created by an earlier version in place (adds and fills `expires_hour`, indexes
-    /// it, drops the old `<table>_expires_at_idx`: one pass over the table, live sessions
+    /// it, drops the old `<table>_expires_at_idx`: one pass over the table; adds the nullable
+    /// `owner` and `owner_meta` columns and the partial `<table>_owner_idx`; live sessions
     /// kept). Idempotent, and safe when several instances run it at once (a
     /// transaction-scoped advisory lock).
     /// `client_min_messages = warning` for the migration's transaction keeps PostgreSQL's
@@ -199,20 +205,24 @@ impl PostgresStore {
                 .map_err(&err)?;
         }
         let schema = Schema::new(Dialect::Postgres, &self.table, t);
-        let has_hour: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) \
-             AND attname = 'expires_hour' AND NOT attisdropped)",
-        )
-        .bind(qualified(self.schema.as_deref(), &self.table))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(&err)?;
+        let mut has_column = async |column: &str| {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) \
+                 AND attname = $2 AND NOT attisdropped)",
+            )
+            .bind(qualified(self.schema.as_deref(), &self.table))
+            .bind(column)
+            .fetch_one(&mut *tx)
+            .await
+        };
+        let has_hour = has_column("expires_hour").await.map_err(&err)?;
+        let has_owner = has_column("owner").await.map_err(&err)?;
         let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
             .bind(qualified(self.schema.as_deref(), &self.table))
             .fetch_one(&mut *tx)
             .await
             .map_err(&err)?;
-        let statements = schema.migration(exists, has_hour, self.unlogged);
+        let statements = schema.migration(exists, has_hour, has_owner, self.unlogged);
         for sql in statements {
             sqlx::query(table::statement(sql))
                 .execute(&mut *tx)
@@ -251,15 +261,22 @@ impl SessionStore for PostgresStore {
         let payload: String = row.try_get(0).map_err(self.fail("reading a session row"))?;
         let expires_at: OffsetDateTime =
             row.try_get(1).map_err(self.fail("reading a session row"))?;
-        Ok(Some(Record::new(id.clone(), payload, expires_at)))
+        let meta: Option<&str> = row.try_get(2).map_err(self.fail("reading a session row"))?;
+        let ownership = crate::owner::from_meta(id, meta);
+        Ok(Some(
+            Record::new(id.clone(), payload, expires_at).with_ownership(ownership),
+        ))
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        let (owner, meta) = crate::owner::columns(record);
         let inserted = sqlx::query(self.sql.create.clone())
             .bind(record.id().as_str())
             .bind(record.payload())
             .bind(record.expires_at())
             .bind(expiry_hour(record.expires_at()))
+            .bind(owner)
+            .bind(&meta)
             .execute(&self.pool)
             .await;
         match inserted {
@@ -318,5 +335,56 @@ impl SessionStore for PostgresStore {
             Ok(done.rows_affected())
         })
         .await
+    }
+
+    fn owner_index(&self) -> Option<&dyn OwnerIndex> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl OwnerIndex for PostgresStore {
+    async fn sessions_of(&self, owner: &str) -> Result<Vec<OwnedSession>, StoreError> {
+        let rows: Vec<(String, OffsetDateTime, Option<String>)> =
+            sqlx::query_as(self.sql.list_owned.clone())
+                .bind(owner)
+                .bind(OffsetDateTime::now_utc())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.fail("listing an owner's session rows"))?;
+        Ok(crate::owner::listing(owner, rows))
+    }
+
+    async fn delete_sessions_of(
+        &self,
+        owner: &str,
+        keep: Option<&RecordId>,
+    ) -> Result<Vec<RecordId>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(self.sql.delete_owned.clone())
+            .bind(owner)
+            .bind(crate::owner::keep(keep))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.fail("deleting an owner's session rows"))?;
+        Ok(crate::owner::ids(ids))
+    }
+
+    async fn touch_owned(
+        &self,
+        id: &RecordId,
+        expires_at: OffsetDateTime,
+        ownership: &Ownership,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(self.sql.touch_owned.clone())
+            .bind(expires_at)
+            .bind(expiry_hour(expires_at))
+            .bind(ownership.owner())
+            .bind(ownership.to_json())
+            .bind(id.as_str())
+            .bind(OffsetDateTime::now_utc())
+            .execute(&self.pool)
+            .await
+            .map_err(self.fail("touching an owned session row"))?;
+        table::changed_a_row(done.rows_affected(), StoreError::NotFound)
     }
 }

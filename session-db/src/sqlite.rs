@@ -7,7 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use session_core::record::unix_millis;
 use session_core::time::OffsetDateTime;
-use session_core::{Record, RecordId, SessionStore, StoreError};
+use session_core::{
+    OwnedSession, OwnerIndex, Ownership, Record, RecordId, SessionStore, StoreError,
+};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteQueryResult};
 use sqlx::{Row, SqlStr};
 use tokio::sync::Mutex;
@@ -136,18 +138,21 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// Runs a statement that binds `payload, expires_at, hour, id, now` (`update`, its
-    /// same-hour form, `replace_expired`).
+    /// Runs a statement that binds `payload, expires_at, hour, owner, meta, id, now`
+    /// (`update`, its same-hour form, `replace_expired`).
     async fn write_record(
         &self,
         sql: &SqlStr,
         record: &Record,
         now: i64,
     ) -> Result<SqliteQueryResult, sqlx::Error> {
+        let (owner, meta) = crate::owner::columns(record);
         sqlx::query(sql.clone())
             .bind(record.payload())
             .bind(record.expires_at_unix_millis())
             .bind(expiry_hour(record.expires_at()))
+            .bind(owner)
+            .bind(meta)
             .bind(record.id().as_str())
             .bind(now)
             .execute(&self.pool)
@@ -183,9 +188,10 @@ impl SqliteStore {
             .fail(context, self.pool.options().get_acquire_timeout())
     }
 
-    /// Creates the table and its expiry index if missing, and upgrades a table created by an
+    /// Creates the table and its indexes if missing, and upgrades a table created by an
     /// earlier version in place (adds, indexes and fills `expires_hour`, drops the old
-    /// `<table>_expires_at_idx`; live sessions kept). Idempotent, and safe when several
+    /// `<table>_expires_at_idx`; adds the nullable `owner` and `owner_meta` columns and the
+    /// partial `<table>_owner_idx`; live sessions kept). Idempotent, and safe when several
     /// instances run it at once (`BEGIN IMMEDIATE` takes the write lock first).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let err = self.fail("migrating the SQLite session table");
@@ -202,14 +208,18 @@ impl SqliteStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(&err)?;
-        let has_hour: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = 'expires_hour')",
-        )
-        .bind(&self.table)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(&err)?;
-        let statements = schema.migration(exists, has_hour, false);
+        let mut has_column = async |column: &str| {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+            )
+            .bind(&self.table)
+            .bind(column)
+            .fetch_one(&mut *tx)
+            .await
+        };
+        let has_hour = has_column("expires_hour").await.map_err(&err)?;
+        let has_owner = has_column("owner").await.map_err(&err)?;
+        let statements = schema.migration(exists, has_hour, has_owner, false);
         for sql in statements {
             sqlx::query(table::statement(sql))
                 .execute(&mut *tx)
@@ -232,8 +242,10 @@ impl SessionStore for SqliteStore {
         let Some(row) = row else { return Ok(None) };
         let payload: String = row.try_get(0).map_err(self.fail("reading a session row"))?;
         let millis: i64 = row.try_get(1).map_err(self.fail("reading a session row"))?;
+        let meta: Option<&str> = row.try_get(2).map_err(self.fail("reading a session row"))?;
+        let ownership = crate::owner::from_meta(id, meta);
         Record::from_unix_millis(id.clone(), payload, millis)
-            .map(Some)
+            .map(|record| Some(record.with_ownership(ownership)))
             .ok_or_else(|| {
                 StoreError::backend(
                     "reading a session row",
@@ -244,11 +256,14 @@ impl SessionStore for SqliteStore {
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
         let _writing = self.writer.lock().await;
+        let (owner, meta) = crate::owner::columns(record);
         let inserted = sqlx::query(self.sql.create.clone())
             .bind(record.id().as_str())
             .bind(record.payload())
             .bind(record.expires_at_unix_millis())
             .bind(expiry_hour(record.expires_at()))
+            .bind(owner)
+            .bind(meta)
             .execute(&self.pool)
             .await;
         match inserted {
@@ -321,5 +336,60 @@ impl SessionStore for SqliteStore {
             Ok(done.rows_affected())
         })
         .await
+    }
+
+    fn owner_index(&self) -> Option<&dyn OwnerIndex> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl OwnerIndex for SqliteStore {
+    async fn sessions_of(&self, owner: &str) -> Result<Vec<OwnedSession>, StoreError> {
+        let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(self.sql.list_owned.clone())
+            .bind(owner)
+            .bind(now_millis())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.fail("listing an owner's session rows"))?;
+        let rows = rows.into_iter().filter_map(|(id, millis, meta)| {
+            Some((id, session_core::record::from_unix_millis(millis)?, meta))
+        });
+        Ok(crate::owner::listing(owner, rows))
+    }
+
+    async fn delete_sessions_of(
+        &self,
+        owner: &str,
+        keep: Option<&RecordId>,
+    ) -> Result<Vec<RecordId>, StoreError> {
+        let _writing = self.writer.lock().await;
+        let ids: Vec<String> = sqlx::query_scalar(self.sql.delete_owned.clone())
+            .bind(owner)
+            .bind(crate::owner::keep(keep))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.fail("deleting an owner's session rows"))?;
+        Ok(crate::owner::ids(ids))
+    }
+
+    async fn touch_owned(
+        &self,
+        id: &RecordId,
+        expires_at: OffsetDateTime,
+        ownership: &Ownership,
+    ) -> Result<(), StoreError> {
+        let _writing = self.writer.lock().await;
+        let done = sqlx::query(self.sql.touch_owned.clone())
+            .bind(unix_millis(expires_at))
+            .bind(expiry_hour(expires_at))
+            .bind(ownership.owner())
+            .bind(ownership.to_json())
+            .bind(id.as_str())
+            .bind(now_millis())
+            .execute(&self.pool)
+            .await
+            .map_err(self.fail("touching an owned session row"))?;
+        table::changed_a_row(done.rows_affected(), StoreError::NotFound)
     }
 }

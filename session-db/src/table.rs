@@ -5,8 +5,8 @@ use session_core::StoreError;
 /// The default table name.
 pub const DEFAULT_TABLE: &str = "sessions";
 
-/// Longest accepted name: the index names (`<table>_expiry_idx`, and `<table>_expires_at_idx`
-/// of earlier versions) must fit PostgreSQL's 63-byte identifiers.
+/// Longest accepted name: the index names (`<table>_expiry_idx`, `<table>_owner_idx`, and
+/// `<table>_expires_at_idx` of earlier versions) must fit PostgreSQL's 63-byte identifiers.
 const MAX_LEN: usize = 48;
 
 /// Accepts `[A-Za-z_][A-Za-z0-9_]*` of at most 48 characters; anything else is an error
@@ -31,6 +31,11 @@ pub(crate) fn validate(kind: &str, name: &str) -> Result<(), StoreError> {
 /// one.
 pub(crate) fn index_name(table: &str) -> String {
     format!("{table}_expiry_idx")
+}
+
+/// The owner index of a table (on `owner`).
+pub(crate) fn owner_index_name(table: &str) -> String {
+    format!("{table}_owner_idx")
 }
 
 /// The expiry index of tables created by versions before `expires_hour` (on `expires_at`),

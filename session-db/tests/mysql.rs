@@ -35,6 +35,7 @@ async fn mysql_store() -> MySqlStore {
 }
 
 store_conformance!(mysql, CAPS, mysql_store);
+session_testkit::owner_conformance!(mysql_owner, CAPS, mysql_store);
 
 /// Two instances migrating the same new table at once both succeed.
 #[test]
@@ -259,9 +260,82 @@ fn mysql_migrate_upgrades_a_previous_version_table_in_place() {
             indexes.sort();
             assert_eq!(
                 indexes,
-                ["PRIMARY".to_owned(), format!("{table}_expiry_idx")]
+                [
+                    "PRIMARY".to_owned(),
+                    format!("{table}_expiry_idx"),
+                    format!("{table}_owner_idx")
+                ]
             );
             common::upgraded_table_keeps_working(&store, &live, &expired).await;
+        },
+    );
+}
+
+/// A table created by the version before the owner index (`expires_hour`, no `owner`)
+/// holding live sessions gets the owner columns and index from `migrate()`, in place.
+#[test]
+fn mysql_owner_migrate_adds_the_owner_index_in_place() {
+    run_case(
+        "mysql_owner_migrate_adds_the_owner_index_in_place",
+        CAPS,
+        mysql_store,
+        |ctx| async move {
+            let _ = ctx;
+            let pool = pool(2).await;
+            let table = unique_table(TAG);
+            let create = format!(
+                "CREATE TABLE `{table}` (\
+                 id CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, \
+                 payload LONGTEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, \
+                 expires_at DATETIME(3) NOT NULL, expires_hour BIGINT NOT NULL DEFAULT 0, \
+                 INDEX `{table}_expiry_idx` (expires_hour)) ENGINE = InnoDB"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(create))
+                .execute(&pool)
+                .await
+                .expect("the schema before the owner index");
+            let (live, _) = common::previous_version_rows();
+            for record in &live {
+                let at = record.expires_at();
+                let sql = format!(
+                    "INSERT INTO `{table}` (id, payload, expires_at, expires_hour) \
+                     VALUES (?, ?, ?, ?)"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(record.id().as_str())
+                    .bind(record.payload())
+                    .bind(PrimitiveDateTime::new(at.date(), at.time()))
+                    .bind(record.expires_at_unix_millis() / 3_600_000)
+                    .execute(&pool)
+                    .await
+                    .expect("a session of the previous version");
+            }
+            let store = MySqlStore::new(pool.clone())
+                .with_table(&table)
+                .expect("table");
+            store.migrate().await.expect("upgrade");
+            store
+                .migrate()
+                .await
+                .expect("and again: nothing left to do");
+            let mut indexes: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT CAST(index_name AS CHAR) FROM information_schema.statistics \
+                 WHERE table_schema = DATABASE() AND table_name = ?",
+            )
+            .bind(&table)
+            .fetch_all(&pool)
+            .await
+            .expect("indexes");
+            indexes.sort();
+            assert_eq!(
+                indexes,
+                [
+                    "PRIMARY".to_owned(),
+                    format!("{table}_expiry_idx"),
+                    format!("{table}_owner_idx")
+                ]
+            );
+            common::owner_upgrade_keeps_working(&store, &live).await;
         },
     );
 }

@@ -9,7 +9,7 @@ use session_core::{SessionStore, StoreError};
 use session_db::PostgresStore;
 use session_db::testing::{self, unique_table};
 use session_testkit::services::{self, Service};
-use session_testkit::{Capabilities, run_case, store_conformance};
+use session_testkit::{Capabilities, owner_conformance, run_case, store_conformance};
 use sqlx::postgres::PgPoolOptions;
 
 const TAG: &str = "pg";
@@ -37,6 +37,7 @@ async fn postgres_store() -> PostgresStore {
 const CAPS: Capabilities = Capabilities::new().requires(Service::Postgres);
 
 store_conformance!(postgres, CAPS, postgres_store);
+owner_conformance!(postgres_owner, CAPS, postgres_store);
 
 /// Two instances migrating the same new table at once both succeed.
 #[test]
@@ -405,9 +406,81 @@ fn postgres_migrate_upgrades_a_previous_version_table_in_place() {
             .expect("indexes");
             assert_eq!(
                 indexes,
-                [format!("{table}_expiry_idx"), format!("{table}_pkey")]
+                [
+                    format!("{table}_expiry_idx"),
+                    format!("{table}_owner_idx"),
+                    format!("{table}_pkey")
+                ]
             );
             common::upgraded_table_keeps_working(&store, &live, &expired).await;
+        },
+    );
+}
+
+/// A table created by the version before the owner index (`expires_hour`, no `owner`)
+/// holding live sessions gets the owner columns and index from `migrate()`, in place.
+#[test]
+fn postgres_owner_migrate_adds_the_owner_index_in_place() {
+    run_case(
+        "postgres_owner_migrate_adds_the_owner_index_in_place",
+        CAPS,
+        postgres_store,
+        |ctx| async move {
+            let _ = ctx;
+            let pool = PgPoolOptions::new().connect(&url()).await.expect("connect");
+            let table = unique_table(TAG);
+            for sql in [
+                format!(
+                    "CREATE TABLE \"{table}\" (id CHAR(64) PRIMARY KEY, payload TEXT NOT NULL, \
+                     expires_at TIMESTAMPTZ NOT NULL, expires_hour BIGINT NOT NULL DEFAULT 0) \
+                     WITH (fillfactor = 90)"
+                ),
+                format!("CREATE INDEX \"{table}_expiry_idx\" ON \"{table}\" (expires_hour)"),
+            ] {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&pool)
+                    .await
+                    .expect("the schema before the owner index");
+            }
+            let (live, _) = common::previous_version_rows();
+            for record in &live {
+                let sql = format!(
+                    "INSERT INTO \"{table}\" (id, payload, expires_at, expires_hour) \
+                     VALUES ($1, $2, $3, $4)"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(record.id().as_str())
+                    .bind(record.payload())
+                    .bind(record.expires_at())
+                    .bind(record.expires_at_unix_millis() / 3_600_000)
+                    .execute(&pool)
+                    .await
+                    .expect("a session of the previous version");
+            }
+            let store = PostgresStore::new(pool.clone())
+                .with_table(&table)
+                .expect("table");
+            store.migrate().await.expect("upgrade");
+            store
+                .migrate()
+                .await
+                .expect("and again: nothing left to do");
+            let indexes: Vec<String> = sqlx::query_scalar(
+                "SELECT indexname::text FROM pg_indexes WHERE tablename = $1 ORDER BY 1",
+            )
+            .bind(&table)
+            .fetch_all(&pool)
+            .await
+            .expect("indexes");
+            assert_eq!(
+                indexes,
+                [
+                    format!("{table}_expiry_idx"),
+                    format!("{table}_owner_idx"),
+                    format!("{table}_pkey")
+                ]
+            );
+            common::owner_upgrade_keeps_working(&store, &live).await;
         },
     );
 }

@@ -28,6 +28,12 @@ async fn sqlite_memory_store() -> SqliteStore {
 
 store_conformance!(sqlite_file, Capabilities::new(), sqlite_file_store);
 store_conformance!(sqlite_memory, Capabilities::new(), sqlite_memory_store);
+session_testkit::owner_conformance!(sqlite_file_owner, Capabilities::new(), sqlite_file_store);
+session_testkit::owner_conformance!(
+    sqlite_memory_owner,
+    Capabilities::new(),
+    sqlite_memory_store
+);
 
 /// Two instances (two pools, as two processes would) migrating one database file at once
 /// both succeed.
@@ -219,8 +225,55 @@ async fn sqlite_migrate_upgrades_a_previous_version_table_in_place() {
     .fetch_all(&pool)
     .await
     .expect("indexes");
-    assert_eq!(indexes, ["sessions_expiry_idx"]);
+    assert_eq!(indexes, ["sessions_expiry_idx", "sessions_owner_idx"]);
     common::upgraded_table_keeps_working(&store, &live, &expired).await;
+}
+
+/// A table created by the version before the owner index (`expires_hour`, no `owner`)
+/// holding live sessions gets the owner columns and index from `migrate()`, in place.
+#[tokio::test]
+async fn sqlite_owner_migrate_adds_the_owner_index_in_place() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("before-owner.db").display());
+    let store = SqliteStore::connect(&url).await.expect("open");
+    let pool = store.pool().clone();
+    for sql in [
+        "CREATE TABLE \"sessions\" (id TEXT PRIMARY KEY NOT NULL, payload TEXT NOT NULL, \
+         expires_at INTEGER NOT NULL, expires_hour INTEGER NOT NULL DEFAULT 0)",
+        "CREATE INDEX \"sessions_expiry_idx\" ON \"sessions\" (expires_hour)",
+    ] {
+        sqlx::query(sql)
+            .execute(&pool)
+            .await
+            .expect("the schema before the owner index");
+    }
+    let (live, _) = common::previous_version_rows();
+    for record in &live {
+        sqlx::query(
+            "INSERT INTO sessions (id, payload, expires_at, expires_hour) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(record.id().as_str())
+        .bind(record.payload())
+        .bind(record.expires_at_unix_millis())
+        .bind(record.expires_at_unix_millis() / 3_600_000)
+        .execute(&pool)
+        .await
+        .expect("a session of the previous version");
+    }
+    store.migrate().await.expect("upgrade");
+    store
+        .migrate()
+        .await
+        .expect("and again: nothing left to do");
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions' \
+         AND sql IS NOT NULL ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("indexes");
+    assert_eq!(indexes, ["sessions_expiry_idx", "sessions_owner_idx"]);
+    common::owner_upgrade_keeps_working(&store, &live).await;
 }
 
 /// `clear_expired` finds expired rows through the expiry index, and a save whose hour did

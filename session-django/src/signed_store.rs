@@ -22,7 +22,8 @@ pub const AT_REST_SALT: &str = "session_django.SignedStore";
 ///   `session::security`; the lifecycle then drops the cookie.
 /// - Rotation: [`Keys::with_fallbacks`] lists old secrets that still verify; each record is
 ///   signed anew with the current secret at its next save.
-/// - Not covered: the expiry moment (a touch writes it alone), and replaying an older
+/// - Not covered: the expiry moment (a touch writes it alone), the session's owner and its
+///   metadata (kept beside the payload for the owner index), and replaying an older
 ///   signed payload of the same record. Someone who can write the store can still keep a
 ///   session alive longer, bring back its earlier state, or delete it.
 ///
@@ -62,6 +63,7 @@ impl<S: SessionStore> SignedStore<S> {
         payload.push(':');
         payload.push_str(&signature);
         Record::new(record.id().clone(), payload, record.expires_at())
+            .with_ownership(record.ownership().cloned())
     }
 
     fn signature(&self, id: &RecordId, payload: &str) -> String {
@@ -70,7 +72,8 @@ impl<S: SessionStore> SignedStore<S> {
 
     /// The record with its signature checked and removed; `None` (and a warning) when it
     /// does not verify.
-    fn verified(&self, record: Record) -> Option<Record> {
+    fn verified(&self, mut record: Record) -> Option<Record> {
+        let ownership = record.take_ownership();
         let valid = record
             .payload()
             .rsplit_once(':')
@@ -80,11 +83,10 @@ impl<S: SessionStore> SignedStore<S> {
             })
             .map(|(payload, _)| payload.to_owned());
         match valid {
-            Some(payload) => Some(Record::new(
-                record.id().clone(),
-                payload,
-                record.expires_at(),
-            )),
+            Some(payload) => Some(
+                Record::new(record.id().clone(), payload, record.expires_at())
+                    .with_ownership(ownership),
+            ),
             None => {
                 tracing::warn!(
                     target: "session::security",
@@ -127,5 +129,8 @@ impl<S: SessionStore> SessionStore for SignedStore<S> {
     }
     fn codec(&self) -> &dyn Codec {
         self.inner.codec()
+    }
+    fn owner_index(&self) -> Option<&dyn session_core::OwnerIndex> {
+        self.inner.owner_index()
     }
 }

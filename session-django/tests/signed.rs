@@ -34,6 +34,9 @@ store_conformance!(signed_memory, Capabilities::new(), || async {
 session_conformance!(signed_memory_session, Capabilities::new(), || async {
     SignedStore::new(MemoryStore::new(), keys())
 });
+session_testkit::owner_conformance!(signed_memory_owner, Capabilities::new(), || async {
+    SignedStore::new(MemoryStore::new(), keys())
+});
 store_conformance!(signed_file, Capabilities::new(), || async { signed_file() });
 store_conformance!(
     signed_postgres,

@@ -22,11 +22,17 @@ pub(crate) struct Dir {
     /// `temp_prefix` and this process's id: the start of the temp files it writes.
     own_temp_prefix: String,
     lock_dir: PathBuf,
+    /// `<dir>/.<prefix>.owners`: one directory per owner (named by the owner's digest)
+    /// holding an empty marker file per record of that owner.
+    owners_dir: PathBuf,
     counter: AtomicU64,
     /// The effective user, who must own the directory and every record file; `None` when
     /// the store was told to trust files of other users (a directory shared on purpose).
     owner: Option<u32>,
 }
+
+/// An owner marker: the record id it names and how old it is.
+pub(crate) type Marker = (RecordId, std::time::Duration);
 
 /// Permission bits that let the group or others write.
 const GROUP_OR_OTHER_WRITE: u32 = 0o022;
@@ -65,13 +71,16 @@ impl Dir {
             // The process id once, not a system call per write.
             own_temp_prefix: format!(".{prefix}.tmp.{}.", std::process::id()),
             lock_dir: path.join(format!(".{prefix}.locks")),
+            owners_dir: path.join(format!(".{prefix}.owners")),
             counter: AtomicU64::new(0),
             owner: (!shared).then_some(owner),
         };
-        match DirBuilder::new().mode(0o700).create(&dir.lock_dir) {
-            Ok(()) => {}
-            Err(error) if error.kind() == ErrorKind::AlreadyExists => {}
-            Err(error) => return Err(not_writable(path, error)),
+        for sub in [&dir.lock_dir, &dir.owners_dir] {
+            match DirBuilder::new().mode(0o700).create(sub) {
+                Ok(()) => {}
+                Err(error) if error.kind() == ErrorKind::AlreadyExists => {}
+                Err(error) => return Err(not_writable(path, error)),
+            }
         }
         let probe = dir
             .write_temp(b"")
@@ -166,6 +175,121 @@ impl Dir {
     /// Makes renames, links and removals in the directory durable.
     pub(crate) fn sync(&self) -> io::Result<()> {
         File::open(&self.path)?.sync_all()
+    }
+
+    /// The marker directory of `owner`.
+    fn owner_dir(&self, owner: &str) -> PathBuf {
+        self.owners_dir
+            .join(session_core::owner::owner_digest(owner))
+    }
+
+    /// Whether a marker directory name is `owner`'s.
+    pub(crate) fn is_owner_dir(&self, name: &str, owner: &str) -> bool {
+        name == session_core::owner::owner_digest(owner)
+    }
+
+    /// Makes sure `id` is marked as one of `owner`'s records, durably (the marker and its
+    /// directory are fsynced when created), before the record itself is written: a record
+    /// never exists unlisted, so ending an owner's sessions always finds it.
+    pub(crate) fn mark(&self, owner: &str, id: &RecordId) -> io::Result<()> {
+        let owner_dir = self.owner_dir(owner);
+        let marker = owner_dir.join(id.as_str());
+        if fs::symlink_metadata(&marker).is_ok() {
+            return Ok(());
+        }
+        for _ in 0..3 {
+            match DirBuilder::new().mode(0o700).create(&owner_dir) {
+                Ok(()) => File::open(&self.owners_dir)?.sync_all()?,
+                Err(error) if error.kind() == ErrorKind::AlreadyExists => {}
+                Err(error) => return Err(error),
+            }
+            let created = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&marker);
+            match created {
+                Ok(_) => return File::open(&owner_dir)?.sync_all(),
+                Err(error) if error.kind() == ErrorKind::AlreadyExists => return Ok(()),
+                // A cleanup removed the emptied directory in between: make it again.
+                Err(error) if error.kind() == ErrorKind::NotFound => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(io::Error::other(
+            "the owner's marker directory keeps disappearing",
+        ))
+    }
+
+    /// Removes `id`'s marker from `owner`'s directory (and the directory once empty).
+    pub(crate) fn unmark(&self, owner: &str, id: &RecordId) -> io::Result<()> {
+        self.unmark_in(&self.owner_dir(owner), id)
+    }
+
+    fn unmark_in(&self, owner_dir: &Path, id: &RecordId) -> io::Result<()> {
+        match fs::remove_file(owner_dir.join(id.as_str())) {
+            Ok(()) => {}
+            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(error) => return Err(error),
+        }
+        // Fails harmlessly while other markers remain (or a marker is being made).
+        let _ = fs::remove_dir(owner_dir);
+        Ok(())
+    }
+
+    /// The record ids marked for `owner`.
+    pub(crate) fn marked(&self, owner: &str) -> io::Result<Vec<RecordId>> {
+        Ok(self
+            .markers_in(&self.owner_dir(owner))?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    /// The markers in one owner directory, with their age.
+    fn markers_in(&self, owner_dir: &Path) -> io::Result<Vec<Marker>> {
+        let entries = match fs::read_dir(owner_dir) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(error),
+        };
+        let mut markers = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            let Some(id) = entry.file_name().to_str().and_then(RecordId::parse) else {
+                continue;
+            };
+            let age = entry
+                .metadata()?
+                .modified()
+                .ok()
+                .and_then(|at| std::time::SystemTime::now().duration_since(at).ok())
+                .unwrap_or_default();
+            markers.push((id, age));
+        }
+        Ok(markers)
+    }
+
+    /// Every owner directory: its name (the owner's digest) and its markers with their age.
+    pub(crate) fn owner_markers(&self) -> io::Result<Vec<(String, Vec<Marker>)>> {
+        let mut owners = Vec::new();
+        for entry in fs::read_dir(&self.owners_dir)? {
+            let entry = entry?;
+            if !entry.file_type()?.is_dir() {
+                continue;
+            }
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            owners.push((name.clone(), self.markers_in(&entry.path())?));
+        }
+        Ok(owners)
+    }
+
+    /// Removes a marker found by [`owner_markers`](Self::owner_markers).
+    pub(crate) fn unmark_digest(&self, digest: &str, id: &RecordId) -> io::Result<()> {
+        self.unmark_in(&self.owners_dir.join(digest), id)
     }
 
     /// Takes the exclusive lock that guards check-and-replace of `id`, across threads and

@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use session_core::time::OffsetDateTime;
-use session_core::{Record, RecordId, SessionStore, StoreError};
+use session_core::{
+    OwnedSession, OwnerIndex, Ownership, Record, RecordId, SessionStore, StoreError,
+};
 
 use crate::dir::Dir;
 use crate::format;
@@ -40,6 +42,11 @@ const TEMP_GRACE: Duration = Duration::from_secs(60);
 ///   warning on `session::security`: no other local user can plant a session. See
 ///   [`FileOptions::allow_shared_directory`].
 /// - All file I/O runs on tokio's blocking pool, never on the runtime's worker threads.
+/// - Owner index ([`OwnerIndex`]): an owned record has its ownership on its first line and
+///   an empty marker file `<dir>/.<prefix>.owners/<owner digest>/<record id>`, written (and
+///   fsynced) before the record, so ending an owner's sessions finds every record. Markers
+///   of deleted records go with them; `clear_expired` removes those of expired records and
+///   any left by a crash.
 ///
 /// Unix only.
 ///
@@ -287,17 +294,48 @@ fn remove_if_expired(dir: &Dir, id: &RecordId) -> io::Result<bool> {
         }
         Err(error) => return Err(error),
     };
-    let expired = match bytes {
-        Some(bytes) => match format::decode(&bytes) {
-            Ok((millis, _)) => millis <= now_millis(),
-            Err(_) => false,
-        },
-        None => false,
+    let (expired, owner) = match bytes.as_deref().map(format::decode_parts) {
+        Some(Ok((millis, ownership, _))) => (
+            millis <= now_millis(),
+            ownership.and_then(Ownership::from_json),
+        ),
+        Some(Err(_)) | None => (false, None),
     };
     if expired {
         remove(dir, id)?;
+        if let Some(ownership) = owner {
+            dir.unmark(ownership.owner(), id)?;
+        }
     }
     Ok(expired)
+}
+
+/// The owner of whatever record (live or expired) the file of `id` holds.
+fn stored_owner(dir: &Dir, id: &RecordId) -> io::Result<Option<Ownership>> {
+    Ok(match dir.read(id) {
+        Ok(Some(bytes)) => format::decode_record(id, &bytes)
+            .ok()
+            .and_then(|mut record| record.take_ownership()),
+        Ok(None) => None,
+        Err(error) if crate::dir::is_refusal(&error) => None,
+        Err(error) => return Err(error),
+    })
+}
+
+/// Moves `id`'s owner marker from `before`'s owner to `after`'s; the caller has marked
+/// `after` before writing the record.
+fn unmark_previous(
+    dir: &Dir,
+    id: &RecordId,
+    before: Option<&Ownership>,
+    after: Option<&Ownership>,
+) -> io::Result<()> {
+    match before {
+        Some(old) if after.is_none_or(|new| new.owner() != old.owner()) => {
+            dir.unmark(old.owner(), id)
+        }
+        _ => Ok(()),
+    }
 }
 
 fn remove(dir: &Dir, id: &RecordId) -> io::Result<()> {
@@ -328,6 +366,9 @@ impl SessionStore for FileStore {
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
         let record = record.clone();
         self.blocking("creating a session file", move |dir| {
+            if let Some(ownership) = record.ownership() {
+                dir.mark(ownership.owner(), record.id())?;
+            }
             let temp = dir.write_temp(&format::encode(&record))?;
             let path = dir.record_path(record.id());
             let outcome = match fs::hard_link(&temp, &path) {
@@ -361,10 +402,19 @@ impl SessionStore for FileStore {
         let durable = self.durable_updates;
         self.blocking("updating a session file", move |dir| {
             let _lock = dir.lock(record.id())?;
-            if live_record(dir, record.id())?.is_none() {
+            let Some(before) = live_record(dir, record.id())? else {
                 return Err(StoreError::NotFound.into());
+            };
+            if let Some(ownership) = record.ownership() {
+                dir.mark(ownership.owner(), record.id())?;
             }
-            Ok(replace(dir, &record, durable)?)
+            replace(dir, &record, durable)?;
+            Ok(unmark_previous(
+                dir,
+                record.id(),
+                before.ownership(),
+                record.ownership(),
+            )?)
         })
         .await
     }
@@ -388,7 +438,11 @@ impl SessionStore for FileStore {
         self.blocking("deleting a session file", move |dir| {
             let _lock = dir.lock(&id)?;
             let live = live_record(dir, &id)?.is_some();
+            let owner = stored_owner(dir, &id)?;
             remove(dir, &id)?;
+            if let Some(ownership) = owner {
+                dir.unmark(ownership.owner(), &id)?;
+            }
             Ok(live)
         })
         .await
@@ -432,7 +486,124 @@ impl SessionStore for FileStore {
                     }
                 }
             }
+            sweep_markers(dir)?;
             Ok(removed)
+        })
+        .await
+    }
+
+    fn owner_index(&self) -> Option<&dyn OwnerIndex> {
+        Some(self)
+    }
+}
+
+/// Removes owner markers whose record is gone, expired or now another owner's (left by a
+/// crash between marker and record, or by a record removed by hand). A marker younger than
+/// [`TEMP_GRACE`] may belong to a create still under way and is left alone.
+fn sweep_markers(dir: &Dir) -> io::Result<()> {
+    for (digest, markers) in dir.owner_markers()? {
+        for (id, age) in markers {
+            if age <= TEMP_GRACE {
+                continue;
+            }
+            let _lock = dir.lock(&id)?;
+            let owned = live_record(dir, &id)?
+                .and_then(|record| {
+                    record
+                        .ownership()
+                        .map(|o| dir.is_owner_dir(&digest, o.owner()))
+                })
+                .unwrap_or(false);
+            if !owned {
+                dir.unmark_digest(&digest, &id)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl OwnerIndex for FileStore {
+    async fn sessions_of(&self, owner: &str) -> Result<Vec<OwnedSession>, StoreError> {
+        let owner = owner.to_owned();
+        self.blocking("listing an owner's session files", move |dir| {
+            let mut sessions = Vec::new();
+            for id in dir.marked(&owner)? {
+                let Some(mut record) = live_record(dir, &id)? else {
+                    continue;
+                };
+                match record.take_ownership() {
+                    Some(ownership) if ownership.owner() == owner => sessions.push(OwnedSession {
+                        id,
+                        expires_at: record.expires_at(),
+                        ownership,
+                    }),
+                    _ => {}
+                }
+            }
+            session_core::owner::sort_listing(&mut sessions);
+            Ok(sessions)
+        })
+        .await
+    }
+
+    async fn delete_sessions_of(
+        &self,
+        owner: &str,
+        keep: Option<&RecordId>,
+    ) -> Result<Vec<RecordId>, StoreError> {
+        let owner = owner.to_owned();
+        let keep = keep.cloned();
+        self.blocking("deleting an owner's session files", move |dir| {
+            let mut deleted = Vec::new();
+            for id in dir.marked(&owner)? {
+                if keep.as_ref() == Some(&id) {
+                    continue;
+                }
+                let _lock = dir.lock(&id)?;
+                let owned = stored_owner(dir, &id)?.is_some_and(|o| o.owner() == owner);
+                if owned {
+                    match fs::remove_file(dir.record_path(&id)) {
+                        Ok(()) => deleted.push(id.clone()),
+                        Err(error) if error.kind() == ErrorKind::NotFound => {}
+                        Err(error) => return Err(error.into()),
+                    }
+                    dir.unmark(&owner, &id)?;
+                }
+            }
+            if !deleted.is_empty() {
+                dir.sync()?;
+            }
+            Ok(deleted)
+        })
+        .await
+    }
+
+    async fn touch_owned(
+        &self,
+        id: &RecordId,
+        expires_at: OffsetDateTime,
+        ownership: &Ownership,
+    ) -> Result<(), StoreError> {
+        let id = id.clone();
+        let ownership = ownership.clone();
+        let durable = self.durable_updates;
+        self.blocking("touching a session file", move |dir| {
+            let _lock = dir.lock(&id)?;
+            let Some(mut record) = live_record(dir, &id)? else {
+                return Err(StoreError::NotFound.into());
+            };
+            dir.mark(ownership.owner(), &id)?;
+            let before = record.take_ownership();
+            record.set_expires_at(expires_at);
+            let record = record.with_ownership(Some(ownership));
+            replace(dir, &record, durable)?;
+            Ok(unmark_previous(
+                dir,
+                &id,
+                before.as_ref(),
+                record.ownership(),
+            )?)
         })
         .await
     }

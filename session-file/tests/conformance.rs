@@ -19,3 +19,4 @@ async fn durable_store() -> Guarded<FileStore, tempfile::TempDir> {
 
 store_conformance!(file, Capabilities::new(), temp_store);
 store_conformance!(file_durable, Capabilities::new(), durable_store);
+session_testkit::owner_conformance!(file_owner, Capabilities::new(), temp_store);

@@ -102,4 +102,7 @@ impl<S: SessionStore> SessionStore for FaultyStore<S> {
     fn codec(&self) -> &dyn session_core::Codec {
         self.inner.codec()
     }
+    fn owner_index(&self) -> Option<&dyn session_core::OwnerIndex> {
+        self.inner.owner_index()
+    }
 }

@@ -62,4 +62,7 @@ impl<S: SessionStore, G: Send + Sync + 'static> SessionStore for Guarded<S, G> {
     fn codec(&self) -> &dyn session_core::Codec {
         self.store.codec()
     }
+    fn owner_index(&self) -> Option<&dyn session_core::OwnerIndex> {
+        self.store.owner_index()
+    }
 }

@@ -284,6 +284,58 @@ macro_rules! session_conformance {
     };
 }
 
+/// The owner-index cases ("log out everywhere") for a store whose
+/// [`owner_index`](session_core::SessionStore::owner_index) is `Some`: one `#[test]` per case,
+/// named `owner_*`, in a module named after the first argument. One case writes 100,000
+/// records (1,000 of one owner among them) and gets at least five minutes whatever `caps`
+/// says.
+///
+/// ```
+/// use session_testkit::{Capabilities, owner_conformance};
+///
+/// owner_conformance!(memory_owner, Capabilities::new(), || async { session_core::MemoryStore::new() });
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! owner_conformance {
+    ($name:ident, $caps:expr, $factory:expr $(,)?) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::__owner_cases!($crate::__conformance_test; $caps, $factory);
+
+            #[test]
+            fn owner_lists_1000_sessions_among_100000() {
+                let caps: $crate::Capabilities = $caps;
+                let timeout = caps.timeout.max(::std::time::Duration::from_secs(300));
+                $crate::run_case(
+                    concat!(module_path!(), "::owner_lists_1000_sessions_among_100000"),
+                    caps.timeout(timeout),
+                    $factory,
+                    $crate::cases::owner_lists_1000_sessions_among_100000,
+                );
+            }
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __owner_cases {
+    ($callback:path; $($args:tt)*) => {
+        $crate::__each_case!(@list $callback; [$($args)*];
+            owner_record_roundtrips_beside_the_payload,
+            owner_survives_cycle_key_and_flush_drops_it,
+            owner_expired_and_deleted_sessions_are_never_listed,
+            owner_end_other_sessions_keeps_only_the_current_one,
+            owner_two_owners_never_see_each_other,
+            owner_last_seen_follows_reads_at_the_interval,
+            owner_ids_are_checked,
+        );
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_test {

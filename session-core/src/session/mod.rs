@@ -3,11 +3,13 @@
 //! - this file: the handle, how a request's cookies become one, and what it can tell;
 //! - `entries`: the dict API and the test-cookie helpers;
 //! - `expiry`: the session's own expiry setting;
+//! - `owner`: who the session belongs to, and the owner's other sessions;
 //! - `persist`: loading, the end-of-request commit, save, flush and key rotation;
 //! - `state`: the state behind the handle.
 
 mod entries;
 mod expiry;
+mod owner;
 mod persist;
 mod state;
 

@@ -19,6 +19,8 @@ pub(crate) enum Committed {
     Kept(OffsetDateTime),
     /// The record was gone when its expiry was to be renewed: remove the cookie.
     Gone,
+    /// Only the owned session's `last_seen` was written (expiry kept): no cookie needed.
+    Seen,
 }
 
 /// The write a save needs.
@@ -33,7 +35,7 @@ enum Write {
 
 impl Session {
     /// The id the store keeps `key`'s record under, by the store's key mapping.
-    fn id_of(&self, key: &SessionKey) -> RecordId {
+    pub(super) fn id_of(&self, key: &SessionKey) -> RecordId {
         key.record_id_for(self.inner.store.key_mapping())
     }
 
@@ -66,8 +68,9 @@ impl Session {
         };
         for key in candidates {
             match self.inner.store.load(&self.id_of(&key)).await {
-                Ok(Some(record)) => match self.inner.store.codec().decode(record.payload()) {
+                Ok(Some(mut record)) => match self.inner.store.codec().decode(record.payload()) {
                     Ok(data) => {
+                        let ownership = record.take_ownership();
                         let mut state = self.state();
                         state.identity = Identity::Stored {
                             key,
@@ -76,6 +79,7 @@ impl Session {
                         state.data = Data::Loaded(Loaded {
                             entries: data.entries,
                             expiry: data.expiry,
+                            ownership,
                         });
                         return Ok(());
                     }
@@ -123,39 +127,65 @@ impl Session {
         let now = OffsetDateTime::now_utc();
         let renewal = {
             let mut state = self.state();
-            let expiry = state.loaded()?.expiry;
+            let seen_due = self.seen_due_in(&state, now);
+            let loaded = state.loaded()?;
+            let (expiry, ownership) = (loaded.expiry, loaded.ownership.clone());
             match &state.identity {
                 Identity::Stored { key, expires_at } if !state.is_modified() => {
-                    // Nothing changed: renew the expiry only under save_every_request, and a
-                    // fixed moment never moves.
-                    if !renew || matches!(expiry, Expiry::At(_)) {
+                    // Nothing changed: renew the expiry only under save_every_request (a
+                    // fixed moment never moves), and an owned session's last seen when due.
+                    let renew = renew && !matches!(expiry, Expiry::At(_));
+                    if !renew && !seen_due {
                         return Ok(Committed::Current);
                     }
-                    Some((key.clone(), expiry, *expires_at))
+                    Some((key.clone(), expiry, *expires_at, renew, seen_due, ownership))
                 }
                 // Changed, new, or rotating: the full write.
                 _ => None,
             }
         };
-        let Some((key, expiry, stored_expires_at)) = renewal else {
+        let Some((key, expiry, stored_expires_at, renew, seen_due, ownership)) = renewal else {
             self.write_full().await?;
             return Ok(Committed::Current);
         };
         let cookie_age = self.inner.config.cookie_age;
-        if let Some(fraction) = touch_threshold {
+        let mut committed = Committed::Current;
+        let mut expires_at = crate::record::truncate_to_millis(expiry.date(cookie_age, now));
+        if !renew {
+            (committed, expires_at) = (Committed::Seen, stored_expires_at);
+        } else if let Some(fraction) = touch_threshold {
             let lifetime = expiry.age(cookie_age, now) as f64;
             let remaining = (stored_expires_at - now).as_seconds_f64();
             if remaining > fraction * lifetime {
-                return Ok(Committed::Kept(stored_expires_at));
+                if !seen_due {
+                    return Ok(Committed::Kept(stored_expires_at));
+                }
+                (committed, expires_at) = (Committed::Kept(stored_expires_at), stored_expires_at);
             }
         }
-        let expires_at = crate::record::truncate_to_millis(expiry.date(cookie_age, now));
-        match self.inner.store.touch(&self.id_of(&key), expires_at).await {
+        let id = self.id_of(&key);
+        let touched = match (ownership, self.inner.store.owner_index()) {
+            (Some(mut ownership), Some(index)) => {
+                ownership.set_last_seen(now);
+                self.note_client_in(&mut ownership);
+                let touched = index.touch_owned(&id, expires_at, &ownership).await;
+                if touched.is_ok()
+                    && let Ok(loaded) = self.state().loaded()
+                {
+                    loaded.ownership = Some(ownership);
+                }
+                touched
+            }
+            _ => self.inner.store.touch(&id, expires_at).await,
+        };
+        match touched {
             Ok(()) => {
                 let mut state = self.state();
                 state.identity = Identity::Stored { key, expires_at };
-                state.saved = true;
-                Ok(Committed::Current)
+                if committed == Committed::Current {
+                    state.saved = true;
+                }
+                Ok(committed)
             }
             Err(StoreError::NotFound) => {
                 self.state().make_void();
@@ -177,7 +207,7 @@ impl Session {
     /// The write a save needs; the caller holds the I/O lock and the session is loaded.
     async fn write_full(&self) -> Result<(), SessionError> {
         let now = OffsetDateTime::now_utc();
-        let (write, payload, expires_at, version) = {
+        let (write, payload, expires_at, version, ownership) = {
             let mut state = self.state();
             let version = state.version;
             let write = match &state.identity {
@@ -195,8 +225,19 @@ impl Session {
                 .codec()
                 .encode(&loaded.entries, loaded.expiry);
             let expires_at = loaded.expiry.date(self.inner.config.cookie_age, now);
-            (write, payload, expires_at, version)
+            (
+                write,
+                payload,
+                expires_at,
+                version,
+                loaded.ownership.clone(),
+            )
         };
+        let mut ownership = ownership;
+        if let Some(ownership) = &mut ownership {
+            ownership.set_last_seen(now);
+            self.note_client_in(ownership);
+        }
         if let Some(limit) = self.inner.config.max_payload_bytes
             && payload.len() > limit
         {
@@ -206,21 +247,22 @@ impl Session {
             });
         }
 
+        let record = |key: &SessionKey| {
+            Record::new(self.id_of(key), payload.as_str(), expires_at)
+                .with_ownership(ownership.clone())
+        };
         let key = match write {
-            Write::Create => self.create_record(None, &payload, expires_at).await?,
+            Write::Create => self.create_record(None, &record).await?,
             Write::Rotate { old, new } => {
-                let new = self.create_record(Some(new), &payload, expires_at).await?;
+                let new = self.create_record(Some(new), &record).await?;
                 self.finish_rotation(&old, &new).await?;
                 new
             }
-            Write::Update { key } => {
-                let record = Record::new(self.id_of(&key), payload, expires_at);
-                match self.inner.store.update(&record).await {
-                    Ok(()) => key,
-                    Err(StoreError::NotFound) => return Err(self.interrupted()),
-                    Err(error) => return Err(error.into()),
-                }
-            }
+            Write::Update { key } => match self.inner.store.update(&record(&key)).await {
+                Ok(()) => key,
+                Err(StoreError::NotFound) => return Err(self.interrupted()),
+                Err(error) => return Err(error.into()),
+            },
         };
 
         let mut state = self.state();
@@ -230,6 +272,9 @@ impl Session {
         };
         state.written_version = version;
         state.saved = true;
+        if let (Ok(loaded), Some(written)) = (state.loaded(), ownership) {
+            loaded.ownership = Some(written);
+        }
         Ok(())
     }
 
@@ -238,13 +283,11 @@ impl Session {
     async fn create_record(
         &self,
         proposed: Option<SessionKey>,
-        payload: &str,
-        expires_at: OffsetDateTime,
+        record: &impl Fn(&SessionKey) -> Record,
     ) -> Result<SessionKey, SessionError> {
         let mut key = proposed.unwrap_or_else(SessionKey::generate);
         for _ in 0..CREATE_ATTEMPTS {
-            let record = Record::new(self.id_of(&key), payload, expires_at);
-            match self.inner.store.create(&record).await {
+            match self.inner.store.create(&record(&key)).await {
                 Ok(()) => return Ok(key),
                 Err(StoreError::DuplicateId) => {
                     tracing::warn!(session = %key, "session key collision; trying a fresh key");

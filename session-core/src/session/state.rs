@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::{Expiry, SessionError, SessionKey};
+use crate::{Expiry, Ownership, SessionError, SessionKey};
 
 /// Who the session is, as far as the store is concerned.
 #[derive(Debug, Clone)]
@@ -61,6 +61,16 @@ pub(super) enum Data {
 pub(super) struct Loaded {
     pub(super) entries: Map<String, Value>,
     pub(super) expiry: Expiry,
+    /// Who the session belongs to, kept beside the record (carried by `cycle_key`, dropped
+    /// by `flush`).
+    pub(super) ownership: Option<Ownership>,
+}
+
+/// The client details noted in this request (recorded only under `record_client`).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Client {
+    pub(super) user_agent: Option<String>,
+    pub(super) ip: Option<String>,
 }
 
 /// The whole state, behind the handle's lock.
@@ -79,6 +89,8 @@ pub(super) struct State {
     pub(super) written_version: u64,
     /// A write succeeded during this request: the cookie must be (re)sent.
     pub(super) saved: bool,
+    /// The client details noted in this request.
+    pub(super) client: Client,
 }
 
 impl State {
@@ -91,6 +103,7 @@ impl State {
             version: 0,
             written_version: 0,
             saved: false,
+            client: Client::default(),
         }
     }
 

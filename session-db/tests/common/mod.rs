@@ -6,7 +6,7 @@ pub mod fault;
 pub mod own_server;
 
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{Record, SessionKey, SessionStore};
+use session_core::{Ownership, Record, SessionKey, SessionStore};
 
 /// Creates `count` live records through the store and returns them.
 pub async fn live_records(store: &dyn SessionStore, count: usize) -> Vec<Record> {
@@ -101,4 +101,42 @@ pub async fn upgraded_table_keeps_working(
     assert!(store.load(live[0].id()).await.expect("load").is_some());
     live_records(store, 2).await;
     assert_eq!(store.clear_expired().await.expect("clear"), 0);
+}
+
+/// What a table created before the owner columns must do once `migrate()` added them: serve
+/// its live sessions as they were (without an owner), take an owner on one, list it under
+/// that owner only, end it, and leave the others alone.
+pub async fn owner_upgrade_keeps_working(store: &dyn SessionStore, live: &[Record]) {
+    for record in live {
+        let loaded = store.load(record.id()).await.expect("load");
+        assert_eq!(
+            loaded.as_ref(),
+            Some(record),
+            "a live session survives the upgrade"
+        );
+        assert_eq!(loaded.and_then(|r| r.ownership().cloned()), None);
+    }
+    let index = store
+        .owner_index()
+        .expect("an owner index after the upgrade");
+    let owner = session_testkit::unique_name("upgraded");
+    let ownership = Ownership::new(owner.as_str(), OffsetDateTime::now_utc()).expect("owner");
+    let owned = live[0].clone().with_ownership(Some(ownership));
+    store
+        .update(&owned)
+        .await
+        .expect("give an upgraded row an owner");
+    let listed = index.sessions_of(&owner).await.expect("list");
+    assert_eq!(
+        listed.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        [owned.id().clone()]
+    );
+    assert_eq!(
+        index.delete_sessions_of(&owner, None).await.expect("end"),
+        [owned.id().clone()]
+    );
+    assert!(store.load(owned.id()).await.expect("load").is_none());
+    for record in &live[1..] {
+        assert!(store.load(record.id()).await.expect("load").is_some());
+    }
 }

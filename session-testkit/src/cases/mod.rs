@@ -4,11 +4,13 @@
 
 mod boundary;
 mod lifecycle;
+mod owner;
 mod session;
 mod store;
 
 pub use boundary::*;
 pub use lifecycle::*;
+pub use owner::*;
 pub use session::*;
 pub use store::*;
 
