@@ -8,6 +8,12 @@
 //! | `POST /logout` | `flush`: the record is deleted at once and the cookie removed |
 //! | `GET /logout` | does **not** log out (Django 5): 405, and a page with a logout button |
 //! | `POST /expiry` | `set_expiry`: `hour`, `browser_close` or `default` |
+//! | `GET /sessions` | "Your sessions": the logged-in user's live sessions (this one marked), each with its browser and when it was last seen |
+//! | `POST /sessions/end-others` | "Sign out everywhere else": `end_other_sessions`, this session stays |
+//!
+//! Login sets the session's owner (`set_owner`, the user id), so every engine with an owner
+//! index lists and ends a user's sessions; the client-side and Django engines keep none, and
+//! the page says so.
 //!
 //! Every form carries a CSRF synchronizer token: a random value kept in the session under
 //! `_csrf_token` and sent back in the hidden field `csrf_token`. A POST whose field does not
@@ -49,6 +55,8 @@ pub fn routes() -> Router {
         .route("/login", post(login))
         .route("/logout", get(logout_page).post(logout))
         .route("/expiry", post(expiry))
+        .route("/sessions", get(sessions))
+        .route("/sessions/end-others", post(end_other_sessions))
 }
 
 /// A session error as a 500 page; the error is logged with its source.
@@ -183,7 +191,94 @@ async fn login(
     session.insert(USER_ID, user_id).await?;
     session.insert(USERNAME, username).await?;
     session.insert(CSRF_SESSION_KEY, new_csrf_token()).await?;
+    // The owner index lists and ends this user's sessions; engines without one skip it.
+    match session.set_owner(Some(&user_id.to_string())).await {
+        Ok(()) | Err(SessionError::NoOwnerIndex) => {}
+        Err(error) => return Err(error.into()),
+    }
     Ok(Redirect::to("/profile").into_response())
+}
+
+/// "Your sessions": the logged-in user's live sessions, most recently seen first, this one
+/// marked, with a button that signs out every other one. Only reads the session.
+async fn sessions(session: Session) -> Page {
+    if session.get::<i64>(USER_ID).await?.is_none() {
+        return Ok(page(
+            "Your sessions",
+            &format!("<p id=\"user\">Not logged in.</p>\n{NAV}"),
+        ));
+    }
+    let listed = match session.owner_sessions().await {
+        Ok(listed) => listed,
+        Err(SessionError::NoOwnerIndex) => {
+            return Ok(page(
+                "Your sessions",
+                &format!(
+                    "<p id=\"no-index\">This session engine keeps no list of a user's sessions \
+                     (the session lives in its cookie, or in Django's table).</p>\n{NAV}"
+                ),
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let current = session.record_id();
+    let now = session_core::time::OffsetDateTime::now_utc();
+    let rows: String = listed
+        .iter()
+        .map(|listed| {
+            let this = Some(&listed.id) == current.as_ref();
+            let browser = listed
+                .ownership
+                .user_agent()
+                .map_or_else(|| "an unknown browser".to_owned(), escape);
+            let seen = ago(now - listed.ownership.last_seen());
+            format!(
+                "<li class=\"session{}\">{}{browser}, last seen <span class=\"seen\">{seen}</span></li>\n",
+                if this { " current" } else { "" },
+                if this { "<strong>This browser:</strong> " } else { "" },
+            )
+        })
+        .collect();
+    let token = csrf_token(&session).await?;
+    let body = format!(
+        "<p>Signed in on <strong id=\"session-count\">{}</strong> session(s):</p>\n\
+         <ul id=\"sessions\">\n{rows}</ul>\n\
+         <form method=\"post\" action=\"/sessions/end-others\">{}\
+         <button id=\"end-others\" type=\"submit\">Sign out everywhere else</button></form>\n{NAV}",
+        listed.len(),
+        token_field(&token)
+    );
+    Ok(page("Your sessions", &body))
+}
+
+/// "Sign out everywhere else": every other session of this user ends; this one stays.
+async fn end_other_sessions(
+    session: Session,
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => return Ok(form_rejected(&rejection)),
+    };
+    if let Some(denied) = check_csrf(&session, form.csrf_token.as_deref()).await? {
+        return Ok(denied);
+    }
+    let ended = session.end_other_sessions().await?;
+    tracing::info!(ended, "signed out the user's other sessions");
+    Ok(Redirect::to("/sessions").into_response())
+}
+
+/// A past duration as people say it: "just now", "5 minutes ago", "3 hours ago".
+fn ago(elapsed: Duration) -> String {
+    let minutes = elapsed.whole_minutes();
+    match minutes {
+        ..1 => "just now".to_owned(),
+        1 => "a minute ago".to_owned(),
+        2..60 => format!("{minutes} minutes ago"),
+        60..120 => "an hour ago".to_owned(),
+        120..2880 => format!("{} hours ago", minutes / 60),
+        _ => format!("{} days ago", minutes / 1440),
+    }
 }
 
 /// A form whose only field is the CSRF token.
@@ -417,7 +512,7 @@ fn forms(token: Option<&str>) -> String {
     )
 }
 
-const NAV: &str = r#"<p><a href="/">Home</a> · <a href="/profile">Profile</a></p>"#;
+const NAV: &str = r#"<p><a href="/">Home</a> · <a href="/profile">Profile</a> · <a href="/sessions">Your sessions</a></p>"#;
 
 fn page(title: &str, body: &str) -> Html<String> {
     Html(format!(
@@ -460,6 +555,15 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
         assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn ago_reads_like_people_speak() {
+        assert_eq!(ago(Duration::seconds(20)), "just now");
+        assert_eq!(ago(Duration::minutes(5)), "5 minutes ago");
+        assert_eq!(ago(Duration::minutes(90)), "an hour ago");
+        assert_eq!(ago(Duration::hours(5)), "5 hours ago");
+        assert_eq!(ago(Duration::days(3)), "3 days ago");
     }
 
     #[test]

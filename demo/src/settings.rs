@@ -195,6 +195,8 @@ impl Settings {
         )?;
         session.save_every_request =
             flag("SESSION_SAVE_EVERY_REQUEST", defaults.save_every_request)?;
+        // On in the demo (its "Your sessions" page shows each browser); off in the library.
+        session.record_client = flag("SESSION_RECORD_CLIENT", true)?;
         if let Some(v) = get("SESSION_COOKIE_SAMESITE") {
             let same_site = match v.to_ascii_lowercase().as_str() {
                 "lax" => Some(Some(SameSite::Lax)),
@@ -307,7 +309,9 @@ mod tests {
         assert_eq!(s.engine, Engine::Db);
         assert_eq!(s.database_url, "sqlite://sessions.sqlite3");
         assert_eq!(s.port, 8000);
-        assert_eq!(s.session, SessionConfig::default());
+        assert_eq!(s.session, SessionConfig::default().record_client(true));
+        let off = settings(&[("SESSION_RECORD_CLIENT", "False")]).unwrap();
+        assert_eq!(off.session, SessionConfig::default());
     }
 
     #[test]

@@ -275,3 +275,79 @@ async fn login_expiry_and_logout(manager: SessionManager) {
     );
     client.close().await.expect("quit");
 }
+
+/// "Sign out everywhere else" in two real browsers (two profiles) logged in as one user, on
+/// the memory engine and on SQLite: the first sees both sessions, signs out the other, and
+/// the second is logged out on its next request while the first stays logged in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_chromium_owner_sign_out_everywhere_else_memory() {
+    let config = SessionConfig::default().record_client(true);
+    let manager = SessionManager::from_shared(Arc::new(MemoryStore::new()), Arc::new(config));
+    sign_out_everywhere_else(manager).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_chromium_owner_sign_out_everywhere_else_sqlite() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("sessions.sqlite3").display());
+    let store = session_db::SqliteStore::connect(&url)
+        .await
+        .expect("sqlite");
+    store.migrate().await.expect("migrate");
+    let config = SessionConfig::default().record_client(true);
+    sign_out_everywhere_else(SessionManager::new(store, config)).await;
+}
+
+async fn sign_out_everywhere_else(manager: SessionManager) {
+    let Some((chromium, driver)) = binaries() else {
+        services::skip(
+            "browser",
+            "chromium and chromium-driver are not installed (run ci/browser.sh)",
+        );
+        return;
+    };
+    let base = serve_demo(manager).await;
+    let port = free_port();
+    let _driver = start_driver(&driver, port).await;
+    let driver_url = format!("http://127.0.0.1:{port}");
+    let (first, second) = (
+        tempfile::tempdir().expect("profile dir"),
+        tempfile::tempdir().expect("profile dir"),
+    );
+    let a = open_browser(&driver_url, &chromium, first.path()).await;
+    let b = open_browser(&driver_url, &chromium, second.path()).await;
+    log_in(&a, &base, "ann").await;
+    log_in(&b, &base, "ann").await;
+
+    a.goto(&format!("{base}/sessions")).await.expect("sessions");
+    wait_text(&a, "session-count", "2").await;
+    let current = a
+        .find(Locator::Css("li.current"))
+        .await
+        .expect("this browser is marked")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        current.contains("HeadlessChrome"),
+        "the browser is named: {current}"
+    );
+    a.find(Locator::Id("end-others"))
+        .await
+        .expect("button")
+        .click()
+        .await
+        .expect("sign out everywhere else");
+    wait_text(&a, "session-count", "1").await;
+
+    b.goto(&format!("{base}/profile")).await.expect("profile");
+    wait_text(&b, "user", "Not logged in.").await;
+    assert!(
+        session_cookie(&b).await.is_none(),
+        "the other browser's cookie was removed"
+    );
+    a.goto(&format!("{base}/profile")).await.expect("profile");
+    wait_text(&a, "user", "ann").await;
+    a.close().await.expect("quit");
+    b.close().await.expect("quit");
+}

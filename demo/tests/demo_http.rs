@@ -27,6 +27,7 @@ struct Client {
     app: Router,
     cookie: Option<String>,
     csrf: Option<String>,
+    user_agent: Option<&'static str>,
 }
 
 struct Reply {
@@ -49,6 +50,7 @@ impl Client {
             app,
             cookie: None,
             csrf: None,
+            user_agent: None,
         }
     }
 
@@ -69,6 +71,9 @@ impl Client {
         let mut request = Request::builder().method(method).uri(uri);
         if let Some(cookie) = &self.cookie {
             request = request.header(header::COOKIE, format!("sessionid={cookie}"));
+        }
+        if let Some(user_agent) = self.user_agent {
+            request = request.header(header::USER_AGENT, user_agent);
         }
         let body = match form {
             Some(form) => {
@@ -270,6 +275,7 @@ async fn demo_logout_beats_a_slow_request(ctx: CaseContext) {
         app: app.clone(),
         cookie: client.cookie.clone(),
         csrf: None,
+        user_agent: None,
     };
     let slow = tokio::spawn(async move { slow.send("POST", "/slow", None).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -780,6 +786,114 @@ async fn sqlite() -> Guarded<SqliteStore, tempfile::TempDir> {
 async fn file() -> Guarded<FileStore, tempfile::TempDir> {
     let dir = tempfile::tempdir().expect("dir");
     Guarded::new(FileStore::new(dir.path()).expect("file store"), dir)
+}
+
+/// "Your sessions" and "Sign out everywhere else": two browsers log in as one user; the
+/// first sees both sessions (itself marked, each browser named), signs out the other, which
+/// is logged out on its next request, and stays logged in itself.
+async fn owner_demo_sign_out_everywhere_else(ctx: CaseContext) {
+    let config = SessionConfig::default().record_client(true);
+    let manager = SessionManager::from_shared(ctx.store().clone(), Arc::new(config));
+    let app = demo::app(manager);
+    let mut laptop = Client::new(app.clone());
+    laptop.user_agent = Some("Laptop Browser/1.0");
+    let mut phone = Client::new(app);
+    phone.user_agent = Some("Phone Browser/2.0");
+    login(&mut laptop).await;
+    login(&mut phone).await;
+    let page = laptop.send("GET", "/sessions", None).await;
+    assert!(
+        page.body
+            .contains(r#"<strong id="session-count">2</strong>"#),
+        "{}",
+        page.body
+    );
+    assert_eq!(page.body.matches(r#"class="session current""#).count(), 1);
+    assert!(
+        page.body
+            .contains("<strong>This browser:</strong> Laptop Browser/1.0"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Phone Browser/2.0, last seen"),
+        "{}",
+        page.body
+    );
+
+    // Without the page's token nothing happens.
+    let token = laptop.csrf.take();
+    let refused = laptop.post("/sessions/end-others", "").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(is_live(&ctx, &phone.key()).await);
+    laptop.csrf = token;
+
+    let phone_key = phone.key();
+    let reply = laptop.post("/sessions/end-others", "").await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    assert!(
+        !is_live(&ctx, &phone_key).await,
+        "the other session is deleted"
+    );
+    let page = laptop.send("GET", "/sessions", None).await;
+    assert!(
+        page.body
+            .contains(r#"<strong id="session-count">1</strong>"#),
+        "{}",
+        page.body
+    );
+    let profile = phone.send("GET", "/profile", None).await;
+    assert!(profile.body.contains("Not logged in."), "{}", profile.body);
+    assert!(
+        profile.set_cookie.is_some_and(|c| c.contains("Max-Age=0")),
+        "the phone's cookie is removed"
+    );
+    let profile = laptop.send("GET", "/profile", None).await;
+    assert!(
+        profile
+            .body
+            .contains(r#"<strong id="user">john_doe</strong>"#),
+        "this browser stays logged in: {}",
+        profile.body
+    );
+    // Logging out ends this one too.
+    let laptop_key = laptop.key();
+    laptop.post("/logout", "").await;
+    assert!(!is_live(&ctx, &laptop_key).await);
+    let page = laptop.send("GET", "/sessions", None).await;
+    assert!(page.body.contains("Not logged in."), "{}", page.body);
+}
+
+macro_rules! owner_demo_tests {
+    ($($engine:ident, $caps:expr, $factory:expr;)*) => {$(
+        mod $engine {
+            use super::*;
+
+            #[test]
+            fn owner_demo_sign_out_everywhere_else() {
+                run_case(
+                    stringify!($engine),
+                    $caps,
+                    $factory,
+                    super::owner_demo_sign_out_everywhere_else,
+                );
+            }
+        }
+    )*};
+}
+
+owner_demo_tests! {
+    memory_owner, Capabilities::new(), || async { MemoryStore::new() };
+    sqlite_owner, Capabilities::new(), sqlite;
+    file_owner, Capabilities::new(), file;
+    postgres_owner, Capabilities::new().requires(Service::Postgres), postgres;
+    mysql_owner, Capabilities::new().requires(Service::MySql), || async {
+        let url = services::url(Service::MySql).expect("checked by Capabilities::requires");
+        session_db::testing::mysql_store(&url, "demo").await.expect("mysql")
+    };
+    redis_owner, Capabilities::new().requires(Service::Redis), || async { redis() };
+    cached_owner, Capabilities::new().requires(Service::Redis).requires(Service::Postgres),
+        || async { CachedStore::new(redis(), postgres().await) };
 }
 
 demo_tests!(memory, Capabilities::new(), || async { MemoryStore::new() });

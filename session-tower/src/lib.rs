@@ -129,6 +129,11 @@ where
         let session = self
             .manager
             .session_from_headers(headers.iter().map(HeaderValue::as_bytes));
+        // Recorded beside owned sessions only under `SessionConfig::record_client`.
+        if self.manager.config().record_client {
+            let user_agent = request.headers().get(http::header::USER_AGENT);
+            session.set_user_agent(user_agent.and_then(|value| value.to_str().ok()));
+        }
         request.extensions_mut().insert(session.clone());
 
         // The clone that was polled ready serves this call; a fresh clone waits for the next.
