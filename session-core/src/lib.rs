@@ -9,6 +9,9 @@
 //! - [`SessionManager`]: the request lifecycle of Django's `SessionMiddleware`, for any
 //!   framework (`session-tower` applies it to tower and axum).
 //! - [`SessionStore`]: the contract engines implement; [`MemoryStore`] is the in-memory one.
+//! - [`OwnerIndex`]: "log out everywhere": a store's index of sessions by owner, behind
+//!   [`Session::set_owner`], [`Session::other_sessions`], [`Session::end_other_sessions`] and
+//!   [`SessionManager::end_sessions_of`] (the [`owner`] module).
 //! - [`spawn_cleanup`]: Django's `clearsessions` on a timer.
 //!
 //! ```

@@ -109,6 +109,11 @@
 //! - [`session_conformance!`](crate::session_conformance) (opt-in) also runs the session and
 //!   request-lifecycle cases on the store; they test `session-core`'s rules, which run there
 //!   already.
+//! - An owner index ("log out everywhere") is optional: implement
+//!   [`session_core::OwnerIndex`] (list an owner's live sessions, delete them but one,
+//!   `touch_owned`), persist [`Record::ownership`](session_core::Record::ownership) in
+//!   `create`/`update`, return `Some(self)` from `owner_index()`, and run
+//!   [`owner_conformance!`](crate::owner_conformance) beside the store cases.
 //! - For cases of your own, [`run_case`](crate::run_case) runs one the same way, and
 //!   [`fixtures`](crate::fixtures) has what the kit's cases use: [`fresh_id`](crate::fixtures::fresh_id),
 //!   [`in_ms`](crate::fixtures::in_ms), [`envelope`](crate::fixtures::envelope),
