@@ -161,7 +161,7 @@ impl RedisConfig {
 /// Keys are `prefix + record id`; a value is `<expiry in Unix ms>:<payload>`, so one `GET`
 /// loads a record with its exact expiry (an owned record's value also carries its
 /// [`Ownership`], see the owner index below). `create` is `SET … NX PXAT`, `update` is
-/// `SET … XX PXAT` (nil: [`StoreError::NotFound`]), `delete` is `DEL`, and `touch` is a small
+/// `SET … XX PXAT` (nil: [`StoreError::NotFound`]), `delete` is `GETDEL`, and `touch` is a small
 /// Lua script that moves the expiry in the value and `PXAT` together, atomically. `PXAT` is
 /// one millisecond before the record's expiry: Redis keeps a key while `now <= PXAT`, so the
 /// key is live exactly while `expires_at > now`, as the contract says, to the millisecond
@@ -172,8 +172,8 @@ impl RedisConfig {
 /// (the hex SHA-256 of the owner id) of its record ids, scored by expiry. A write of an owned
 /// record adds the id first (only ever raising its score, with the set's own expiry raised
 /// to match) and writes the record after, so no owned record is ever missing from its set;
-/// every addition also drops the entries whose expiry has passed, and the set expires with
-/// its last session. A listing reads the set's live range and checks each record (live,
+/// every addition also drops the entries whose expiry has passed, a `delete` (logout, key
+/// rotation) removes its own, and the set expires with its last session. A listing reads the set's live range and checks each record (live,
 /// still this owner's), so a deleted, expired or re-owned session is never listed; ending
 /// sessions deletes each record only if Redis still finds it owned by that owner. On one
 /// server an owned write is still one round trip (a pipeline); on a cluster the set and the
@@ -559,10 +559,21 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, id: &RecordId) -> Result<bool, StoreError> {
-        let mut cmd = redis::cmd("DEL");
+        // `GETDEL`: the value says whether the record had an owner, whose set then drops it
+        // (so logouts and key rotations leave nothing behind in the set).
+        let mut cmd = redis::cmd("GETDEL");
         cmd.arg(self.key(id));
-        let removed: i64 = self.query("deleting a session key", cmd).await?;
-        Ok(removed > 0)
+        let removed: Option<Vec<u8>> = self.query("deleting a session key", cmd).await?;
+        let Some(value) = removed else {
+            return Ok(false);
+        };
+        if let Some(ownership) = decode(id, value).and_then(|mut record| record.take_ownership()) {
+            let mut cmd = redis::cmd("ZREM");
+            cmd.arg(self.owner_key(ownership.owner())).arg(id.as_str());
+            self.query::<i64>("updating an owner's session set", cmd)
+                .await?;
+        }
+        Ok(true)
     }
 
     async fn clear_expired(&self) -> Result<u64, StoreError> {
