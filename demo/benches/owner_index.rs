@@ -33,7 +33,7 @@ use session_core::{
     MemoryStore, Ownership, Record, Session, SessionConfig, SessionKey, SessionManager,
     SessionStore,
 };
-use session_db::{MySqlStore, PostgresStore, SqliteStore};
+use session_db::{PostgresStore, SqliteStore};
 use session_file::FileStore;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {

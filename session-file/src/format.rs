@@ -7,7 +7,7 @@
 //!
 //! The first line holds the expiry in Unix milliseconds (what is read back) and the same moment
 //! in RFC 3339 for people; the rest of the file is the payload, byte for byte. A session with
-//! an owner has its [`Ownership`](session_core::Ownership) JSON at the end of the first line,
+//! an owner has its [`Ownership`] JSON at the end of the first line,
 //! after a tab (JSON text never holds a raw tab or newline):
 //!
 //! ```text
