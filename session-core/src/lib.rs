@@ -27,6 +27,8 @@
 //! # }
 //! ```
 
+#[cfg(feature = "actix")]
+mod actix;
 #[cfg(feature = "axum")]
 mod axum;
 mod cleanup;

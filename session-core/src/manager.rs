@@ -63,6 +63,16 @@ impl Outcome {
         self.set_cookie.as_ref().map(Cookie::to_string)
     }
 
+    /// Whether `Vary: Cookie` must be added to a response whose `Vary` headers are
+    /// `existing`: wanted, and not already covered (by `Cookie` or `*`, in any case).
+    pub fn needs_vary_header<'a>(&self, existing: impl IntoIterator<Item = &'a str>) -> bool {
+        self.vary_cookie
+            && !existing
+                .into_iter()
+                .flat_map(|value| value.split(','))
+                .any(|item| item.trim().eq_ignore_ascii_case("cookie") || item.trim() == "*")
+    }
+
     /// Whether the cookie sent is a removal.
     pub fn removes_cookie(&self) -> bool {
         self.set_cookie

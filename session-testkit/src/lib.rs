@@ -34,6 +34,7 @@ pub mod cases;
 mod counting;
 mod faulty;
 pub mod fixtures;
+pub mod frontend;
 mod guarded;
 pub mod guide;
 pub mod services;
@@ -41,6 +42,7 @@ pub mod services;
 pub use counting::{CountingStore, Counts};
 pub use faulty::{Faults, FaultyStore, InjectedFault};
 pub use fixtures::unique_name;
+pub use frontend::{Direct, Frontend};
 pub use guarded::Guarded;
 pub use services::Service;
 
@@ -112,12 +114,29 @@ impl Capabilities {
 pub struct CaseContext {
     store: Arc<dyn SessionStore>,
     caps: Capabilities,
+    frontend: Arc<dyn Frontend>,
 }
 
 impl CaseContext {
     /// Wraps a store for a case.
     pub fn new(store: Arc<dyn SessionStore>, caps: Capabilities) -> Self {
-        Self { store, caps }
+        Self {
+            store,
+            caps,
+            frontend: Arc::new(Direct),
+        }
+    }
+
+    /// The same context, with lifecycle requests served through `frontend`.
+    pub fn with_frontend(mut self, frontend: Arc<dyn Frontend>) -> Self {
+        self.frontend = frontend;
+        self
+    }
+
+    /// What serves the lifecycle cases' requests ([`Direct`] unless a framework adapter's
+    /// [`lifecycle_conformance!`] set one).
+    pub fn frontend(&self) -> &Arc<dyn Frontend> {
+        &self.frontend
     }
 
     /// The store under test.
@@ -175,14 +194,15 @@ impl CaseContext {
     /// The same store behind a [`CountingStore`], for cases that count I/O.
     pub fn counting(&self) -> (Arc<CountingStore<Arc<dyn SessionStore>>>, CaseContext) {
         let counting = Arc::new(CountingStore::new(self.store.clone()));
-        let ctx = CaseContext::new(counting.clone(), self.caps);
+        let ctx =
+            CaseContext::new(counting.clone(), self.caps).with_frontend(self.frontend.clone());
         (counting, ctx)
     }
 
     /// The same store behind a [`FaultyStore`], for cases that need failures.
     pub fn faulty(&self) -> (Arc<FaultyStore<Arc<dyn SessionStore>>>, CaseContext) {
         let faulty = Arc::new(FaultyStore::new(self.store.clone()));
-        let ctx = CaseContext::new(faulty.clone(), self.caps);
+        let ctx = CaseContext::new(faulty.clone(), self.caps).with_frontend(self.frontend.clone());
         (faulty, ctx)
     }
 }
@@ -206,6 +226,26 @@ where
     C: FnOnce(CaseContext) -> CF + Send + 'static,
     CF: Future<Output = ()>,
 {
+    run_case_through(name, caps, factory, || Arc::new(Direct), case);
+}
+
+/// [`run_case`] with the lifecycle requests served through the frontend `frontend` makes (on
+/// the case's own thread): how [`lifecycle_conformance!`] runs the lifecycle cases through a
+/// framework adapter.
+pub fn run_case_through<F, FF, S, P, C, CF>(
+    name: &str,
+    caps: Capabilities,
+    factory: F,
+    frontend: P,
+    case: C,
+) where
+    F: FnOnce() -> FF + Send + 'static,
+    FF: Future<Output = S>,
+    S: SessionStore,
+    P: FnOnce() -> Arc<dyn Frontend> + Send + 'static,
+    C: FnOnce(CaseContext) -> CF + Send + 'static,
+    CF: Future<Output = ()>,
+{
     // Every missing service is announced (or fails the case under SESSION_TEST_REQUIRE=1).
     let missing = caps
         .required_services()
@@ -226,7 +266,8 @@ where
                     .expect("a tokio runtime for the case");
                 runtime.block_on(async {
                     let store = factory().await;
-                    case(CaseContext::new(Arc::new(store), caps)).await;
+                    let ctx = CaseContext::new(Arc::new(store), caps).with_frontend(frontend());
+                    case(ctx).await;
                 });
                 runtime.shutdown_timeout(Duration::from_secs(1));
             }));
@@ -316,6 +357,47 @@ macro_rules! owner_conformance {
                     $crate::cases::owner_lists_1000_sessions_among_100000,
                 );
             }
+        }
+    };
+}
+
+/// The request-lifecycle cases (`lifecycle_*`, a subset of [`session_conformance!`]) served
+/// through a framework adapter: `$frontend` is an expression giving an
+/// `Arc<dyn Frontend>` (see [`frontend`]), so every case checks that the adapter applies what
+/// `SessionManager` decides (cookies, `Vary`, the 400/503/500 replacements, no save on 5xx).
+///
+/// ```
+/// use std::sync::Arc;
+/// use session_testkit::{Capabilities, Direct, lifecycle_conformance};
+///
+/// lifecycle_conformance!(direct_memory, Capabilities::new(), || async { session_core::MemoryStore::new() }, Arc::new(Direct));
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! lifecycle_conformance {
+    ($name:ident, $caps:expr, $factory:expr, $frontend:expr $(,)?) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::__lifecycle_cases!($crate::__frontend_test; $caps, $factory, $frontend);
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __frontend_test {
+    ($case:ident; [$caps:expr, $factory:expr, $frontend:expr]) => {
+        #[test]
+        fn $case() {
+            $crate::run_case_through(
+                concat!(module_path!(), "::", stringify!($case)),
+                $caps,
+                $factory,
+                || $frontend,
+                $crate::cases::$case,
+            );
         }
     };
 }
@@ -449,6 +531,16 @@ macro_rules! __session_cases {
             session_past_moment_is_empty_next_load,
             session_test_cookie_helpers,
             session_payload_limit_is_enforced_at_save,
+        );
+        $crate::__lifecycle_cases!($callback; $($args)*);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __lifecycle_cases {
+    ($callback:path; $($args:tt)*) => {
+        $crate::__each_case!(@list $callback; [$($args)*];
             lifecycle_cookie_attributes_from_config,
             lifecycle_default_cookie_attributes,
             lifecycle_browser_close_has_no_max_age,

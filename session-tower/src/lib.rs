@@ -173,16 +173,9 @@ fn apply<B: From<&'static str>>(outcome: Outcome, mut response: Response<B>) -> 
             ),
         }
     }
-    if outcome.vary_cookie {
-        let already = headers
-            .get_all(VARY)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .any(|item| item.trim().eq_ignore_ascii_case("cookie") || item.trim() == "*");
-        if !already {
-            headers.append(VARY, HeaderValue::from_static("Cookie"));
-        }
+    let existing = headers.get_all(VARY).iter().filter_map(|v| v.to_str().ok());
+    if outcome.needs_vary_header(existing) {
+        headers.append(VARY, HeaderValue::from_static("Cookie"));
     }
     response
 }

@@ -11,43 +11,65 @@ use session_core::{
 };
 
 use super::in_ms;
+use crate::frontend::{Frontend, TestRequest};
 use crate::{CaseContext, CountingStore, Counts, Faults};
 
 /// A manager over the counted store.
 struct Harness {
     manager: SessionManager,
     counting: Arc<CountingStore<Arc<dyn SessionStore>>>,
+    frontend: Arc<dyn Frontend>,
 }
 
 impl Harness {
     fn new(ctx: &CaseContext, config: SessionConfig) -> Self {
         let (counting, counted) = ctx.counting();
         let manager = SessionManager::from_shared(counted.store().clone(), Arc::new(config));
-        Self { manager, counting }
+        Self {
+            manager,
+            counting,
+            frontend: ctx.frontend().clone(),
+        }
     }
 
-    /// One request: the cookie header (if any), the handler, the status it answers.
+    /// One request: the cookie header (if any), the handler, the status it answers; served
+    /// by the case's frontend (the manager itself, or a framework adapter).
     async fn request<F, Fut>(&self, cookie: Option<&SessionKey>, status: u16, handler: F) -> Outcome
     where
-        F: FnOnce(Session) -> Fut,
-        Fut: Future<Output = ()>,
+        F: FnOnce(Session) -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
     {
         let name = &self.manager.config().cookie_name;
         let header = cookie.map(|key| format!("{name}={}", key.expose_secret()));
-        let session = self.manager.session_from_headers(header.as_deref());
-        handler(session.clone()).await;
-        self.manager.finish(&session, status).await
+        self.serve(
+            header.map(String::into_bytes).into_iter().collect(),
+            status,
+            handler,
+        )
+        .await
     }
 
     /// One request with this raw `Cookie` header and a handler answering 200.
     async fn request_with_header<F, Fut>(&self, header: &str, handler: F) -> Outcome
     where
-        F: FnOnce(Session) -> Fut,
-        Fut: Future<Output = ()>,
+        F: FnOnce(Session) -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
     {
-        let session = self.manager.session_from_headers([header]);
-        handler(session.clone()).await;
-        self.manager.finish(&session, 200).await
+        self.serve(vec![header.as_bytes().to_vec()], 200, handler)
+            .await
+    }
+
+    async fn serve<F, Fut>(&self, cookie_headers: Vec<Vec<u8>>, status: u16, handler: F) -> Outcome
+    where
+        F: FnOnce(Session) -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        let request = TestRequest {
+            cookie_headers,
+            handler: Box::new(move |session| Box::pin(handler(session))),
+            status,
+        };
+        self.frontend.serve(&self.manager, request).await
     }
 
     /// A session saved through the lifecycle with one entry; the counts are reset after.
@@ -406,7 +428,7 @@ pub async fn lifecycle_fixed_moment_not_touched(ctx: CaseContext) {
     let h = Harness::new(&ctx, config);
     let at = in_ms(3_600_000);
     let outcome = h
-        .request(None, 200, |s| async move {
+        .request(None, 200, move |s| async move {
             s.insert("a", 1).await.expect("insert");
             s.set_expiry(Expiry::At(at)).await.expect("set_expiry");
         })

@@ -1,0 +1,203 @@
+//! Server-side sessions for actix-web 4: Django's `SessionMiddleware` as an actix middleware.
+//!
+//! [`SessionMiddleware`] runs `session_core::SessionManager` around every request, exactly as
+//! `session-tower` does for tower and axum: it builds the request's [`Session`] from its
+//! `Cookie` headers (no I/O), puts it in the request's extensions, and after the handler
+//! writes what changed and sets or removes the cookie. The rules are the manager's, shared by
+//! both adapters:
+//!
+//! - lazy: a request whose handler never touches the session costs no store I/O;
+//! - the save rule: written when changed (or under `save_every_request`), never on a 5xx;
+//! - `Vary: Cookie` whenever the response depends on the session;
+//! - a save that a concurrent logout interrupted answers 400 with a removal cookie, a store
+//!   failure 503 (the handler's body is dropped), as Django does.
+//!
+//! `Session` is an extractor, and a `SessionError` is an actix error response (503, 400 or
+//! 500, with a short plain-text body), so a handler can use `?`.
+//!
+//! A complete actix-web app:
+//!
+//! ```no_run
+//! use actix_web::{App, HttpServer, web};
+//! use session_actix::SessionMiddleware;
+//! use session_core::{MemoryStore, Session, SessionConfig, SessionError, SessionManager};
+//!
+//! // A `SessionError` answers 503 (store down), 400 (concurrent logout) or 500.
+//! async fn visits(session: Session) -> Result<String, SessionError> {
+//!     let count = session.get::<u64>("visits").await?.unwrap_or(0) + 1;
+//!     session.insert("visits", count).await?;
+//!     Ok(format!("visit number {count}"))
+//! }
+//!
+//! fn main() -> std::io::Result<()> {
+//!     actix_web::rt::System::new().block_on(async {
+//!         // One manager for every worker: the store and its connections are shared.
+//!         let manager = SessionManager::new(MemoryStore::new(), SessionConfig::default());
+//!         let sessions = SessionMiddleware::from_manager(manager);
+//!         HttpServer::new(move || {
+//!             App::new()
+//!                 .wrap(sessions.clone())
+//!                 .route("/", web::get().to(visits))
+//!         })
+//!         .bind(("127.0.0.1", 8080))?
+//!         .run()
+//!         .await
+//!     })
+//! }
+//! ```
+//!
+//! Any store works: `SqliteStore`, `PostgresStore` and `MySqlStore` (session-db),
+//! `FileStore` (session-file), `RedisStore` and `CachedStore` (session-cache), or your own.
+//! For Django's `clearsessions` on a timer, build the manager with
+//! [`SessionManager::with_cleanup`] inside the runtime, once, before `HttpServer::new`.
+
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{COOKIE, HeaderValue, SET_COOKIE, USER_AGENT, VARY};
+use actix_web::{Error, HttpMessage, HttpResponse};
+use session_core::{ConfigError, Outcome, SessionConfig, SessionManager, SessionStore};
+
+pub use session_core::Session;
+
+/// The actix-web middleware that gives every request a [`Session`]: `App::new().wrap(..)`.
+/// Cheap to clone (the manager is shared), as `HttpServer::new`'s factory needs.
+#[derive(Clone, Debug)]
+pub struct SessionMiddleware {
+    manager: Arc<SessionManager>,
+}
+
+impl SessionMiddleware {
+    /// Sessions in `store`, with these settings.
+    ///
+    /// # Panics
+    ///
+    /// When the settings are invalid (see `SessionConfig::validate`), with the reason, so a
+    /// misconfiguration stops start-up. Use [`try_new`](Self::try_new) to handle it.
+    pub fn new(store: impl SessionStore, config: SessionConfig) -> Self {
+        Self::from_manager(SessionManager::new(store, config))
+    }
+
+    /// Sessions in `store`, or the reason the settings cannot work.
+    pub fn try_new(store: impl SessionStore, config: SessionConfig) -> Result<Self, ConfigError> {
+        SessionManager::try_new(store, config).map(Self::from_manager)
+    }
+
+    /// The middleware over an existing manager (a client-side engine, a shared store, a
+    /// manager with a cleanup task).
+    pub fn from_manager(manager: SessionManager) -> Self {
+        Self {
+            manager: Arc::new(manager),
+        }
+    }
+
+    /// The manager: the store and the settings.
+    pub fn manager(&self) -> &SessionManager {
+        &self.manager
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for SessionMiddleware
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = SessionService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(SessionService {
+            service: Rc::new(service),
+            manager: self.manager.clone(),
+        }))
+    }
+}
+
+/// The service [`SessionMiddleware`] wraps around the app's.
+#[derive(Debug)]
+pub struct SessionService<S> {
+    service: Rc<S>,
+    manager: Arc<SessionManager>,
+}
+
+impl<S, B> Service<ServiceRequest> for SessionService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
+
+    forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        // As bytes: another cookie's non-ASCII value must not hide the session cookie.
+        let cookies = request.headers().get_all(COOKIE).map(HeaderValue::as_bytes);
+        let session = self.manager.session_from_headers(cookies);
+        // Recorded beside owned sessions only under `SessionConfig::record_client`.
+        if self.manager.config().record_client {
+            let user_agent = request.headers().get(USER_AGENT);
+            session.set_user_agent(user_agent.and_then(|value| value.to_str().ok()));
+        }
+        request.extensions_mut().insert(session.clone());
+        let http_request = request.request().clone();
+        let service = self.service.clone();
+        let manager = self.manager.clone();
+        Box::pin(async move {
+            let response = match service.call(request).await {
+                Ok(response) => response.map_into_left_body(),
+                // An error no handler turned into a response yet: answer it here, so the
+                // session's outcome (a removal cookie, say) still reaches the client.
+                Err(error) => ServiceResponse::from_err(error, http_request).map_into_right_body(),
+            };
+            let outcome = manager.finish(&session, response.status().as_u16()).await;
+            Ok(apply(outcome, response))
+        })
+    }
+}
+
+/// Applies the lifecycle's outcome to the response.
+fn apply<B>(
+    outcome: Outcome,
+    response: ServiceResponse<EitherBody<B>>,
+) -> ServiceResponse<EitherBody<B>> {
+    let mut response = match outcome.replace_with {
+        Some(replacement) => {
+            let status = StatusCode::from_u16(replacement.status())
+                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let replaced = HttpResponse::build(status)
+                .content_type("text/plain; charset=utf-8")
+                .body(replacement.message());
+            response.into_response(replaced).map_into_right_body()
+        }
+        None => response,
+    };
+    let headers = response.headers_mut();
+    if let Some(header) = outcome.set_cookie_header() {
+        match HeaderValue::from_str(&header) {
+            Ok(value) => headers.append(SET_COOKIE, value),
+            // Cookie names and values come from the config and from [a-z0-9] keys; a config
+            // with characters not allowed in headers cannot produce a cookie.
+            Err(_) => tracing::error!(
+                cookie_name = outcome.set_cookie.as_ref().map(|c| c.name().to_owned()),
+                "the session cookie is not a valid header value; check the cookie settings"
+            ),
+        }
+    }
+    let existing = headers
+        .get_all(VARY)
+        .filter_map(|value| value.to_str().ok());
+    if outcome.needs_vary_header(existing) {
+        headers.append(VARY, HeaderValue::from_static("Cookie"));
+    }
+    response
+}
