@@ -25,18 +25,62 @@
 //! (mode 0700) is under the working directory, not the shared temp directory. The demo's
 //! start-up line says where sessions are ([`describe_store`], passwords hidden).
 //!
-//! The app ([`app()`]; its routes are listed in [`mod@app`]) logs in as Django's `login()`
+//! The app ([`app()`]; its routes are listed in [`pages`], shared with the actix-web demo) logs in as Django's `login()`
 //! does (flush when the session belongs to another user, else `cycle_key`), protects every
 //! form with a CSRF token kept in the session, logs out by POST only, and answers bad forms
 //! with short 400 pages.
 
 pub mod app;
 pub mod engine;
+pub mod pages;
 pub mod settings;
 
 pub use app::{app, routes};
 pub use engine::{OpenError, describe_store, open_manager, open_store, store_location_for_errors};
 pub use settings::{BadSetting, Engine, Settings};
+
+/// What both demo binaries do before serving: logging, the settings from the environment,
+/// the session manager with its cleanup timer. A problem is printed (naming the setting or
+/// the store, passwords hidden) and becomes the exit code: 2 for a setting, 1 for a store
+/// that cannot be opened. Call it inside the runtime that will serve.
+pub async fn prepare(
+    program: &str,
+) -> Result<(Settings, session_core::SessionManager), std::process::ExitCode> {
+    init_logging();
+    let settings = Settings::from_env().map_err(|error| {
+        eprintln!("{program}: {error}");
+        std::process::ExitCode::from(2)
+    })?;
+    match open_manager(&settings).await {
+        // Expired sessions are cleared on a timer for as long as the manager lives.
+        Ok(manager) => {
+            let manager = manager.with_cleanup(settings.cleanup_interval);
+            Ok((settings, manager))
+        }
+        Err(OpenError::Config(problem)) => {
+            eprintln!("{program}: {problem}");
+            Err(std::process::ExitCode::from(2))
+        }
+        Err(OpenError::Store(error)) => {
+            let location = store_location_for_errors(&settings);
+            eprintln!(
+                "{program}: cannot open the {} session store{location}: {}",
+                settings.engine,
+                session_core::error_chain(&error)
+            );
+            Err(std::process::ExitCode::from(1))
+        }
+    }
+}
+
+/// The start-up line both demo binaries print.
+pub fn banner(settings: &Settings, framework: &str, url: &str) -> String {
+    format!(
+        "Sessions demo ({} engine, sessions {}, {framework}) on {url}  (Ctrl-C stops it)",
+        settings.engine,
+        describe_store(settings)
+    )
+}
 
 /// Logs to stderr, `info` by default (`RUST_LOG` overrides), in colour only on a terminal.
 pub fn init_logging() {

@@ -1,257 +1,28 @@
 //! The demo's router over HTTP (through `tower::ServiceExt::oneshot`), on every engine:
-//! memory, SQLite, PostgreSQL, MariaDB, files, Redis and cached_db. The client plays a
-//! browser: it keeps the session cookie and sends the CSRF token of the last page it saw
-//! with every form it posts.
+//! memory, SQLite, PostgreSQL, MariaDB, files, Redis and cached_db. The scenarios every
+//! framework passes live in `scenarios` (the actix-web demo runs them too); the ones here
+//! add test routes to the axum router.
+
+mod scenarios;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, Response, StatusCode, header};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
-use http_body_util::BodyExt;
+use scenarios::{App, Client, is_live, login, login_as};
 use session_cache::{CachedStore, RedisConfig, RedisStore};
-use session_core::time::OffsetDateTime;
-use session_core::{MemoryStore, Session, SessionConfig, SessionKey, SessionManager, SessionStore};
+use session_core::{MemoryStore, Session, SessionConfig, SessionManager, SessionStore};
 use session_db::{PostgresStore, SqliteStore};
 use session_file::FileStore;
 use session_testkit::services::{self, Service};
-use session_testkit::{Capabilities, CaseContext, Guarded, run_case};
+use session_testkit::{Capabilities, CaseContext, Guarded};
 use session_tower::SessionLayer;
-use tower::ServiceExt;
 
-/// A browser in miniature: remembers the session cookie between requests, and the CSRF
-/// token of the last page that carried one.
-struct Client {
-    app: Router,
-    cookie: Option<String>,
-    csrf: Option<String>,
-    user_agent: Option<&'static str>,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    set_cookie: Option<String>,
-    body: String,
-}
-
-/// The value of the first hidden `csrf_token` field in a page.
-fn csrf_token_in(body: &str) -> Option<String> {
-    let start = body.find(r#"name="csrf_token" value=""#)? + r#"name="csrf_token" value=""#.len();
-    let rest = &body[start..];
-    Some(rest[..rest.find('"')?].to_owned())
-}
-
-impl Client {
-    fn new(app: Router) -> Self {
-        Self {
-            app,
-            cookie: None,
-            csrf: None,
-            user_agent: None,
-        }
-    }
-
-    /// Posts a form as a browser submits it from the last page: with its CSRF token.
-    async fn post(&mut self, uri: &str, form: &str) -> Reply {
-        let mut body = form.to_owned();
-        if let Some(token) = &self.csrf {
-            if !body.is_empty() {
-                body.push('&');
-            }
-            body.push_str("csrf_token=");
-            body.push_str(token);
-        }
-        self.send("POST", uri, Some(&body)).await
-    }
-
-    async fn send(&mut self, method: &str, uri: &str, form: Option<&str>) -> Reply {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(cookie) = &self.cookie {
-            request = request.header(header::COOKIE, format!("sessionid={cookie}"));
-        }
-        if let Some(user_agent) = self.user_agent {
-            request = request.header(header::USER_AGENT, user_agent);
-        }
-        let body = match form {
-            Some(form) => {
-                request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-                Body::from(form.to_owned())
-            }
-            None => Body::empty(),
-        };
-        let response: Response<Body> = self
-            .app
-            .clone()
-            .oneshot(request.body(body).expect("request"))
-            .await
-            .expect("infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let set_cookie = response
-            .headers()
-            .get(header::SET_COOKIE)
-            .map(|v| v.to_str().expect("ascii").to_owned());
-        if let Some(header) = &set_cookie {
-            let value = header
-                .split(';')
-                .next()
-                .and_then(|pair| pair.strip_prefix("sessionid="))
-                .expect("a sessionid cookie");
-            let removed = header.contains("Max-Age=0");
-            self.cookie = (!removed).then(|| value.to_owned());
-        }
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        let body = String::from_utf8(bytes.to_vec()).expect("utf-8");
-        if let Some(token) = csrf_token_in(&body) {
-            self.csrf = Some(token);
-        }
-        Reply {
-            status,
-            headers,
-            set_cookie,
-            body,
-        }
-    }
-
-    fn key(&self) -> SessionKey {
-        SessionKey::parse(self.cookie.as_deref().expect("a cookie")).expect("a session key")
-    }
-}
-
-fn demo(ctx: &CaseContext) -> Router {
-    let manager =
-        SessionManager::from_shared(ctx.store().clone(), Arc::new(SessionConfig::default()));
-    demo::app(manager)
-}
-
-async fn login(client: &mut Client) {
-    login_as(client, 123, "john_doe").await;
-}
-
-/// Logs in through the form, as a browser does: the home page first when no page with the
-/// form was seen yet, then the profile the login redirects to.
-async fn login_as(client: &mut Client, user_id: i64, username: &str) {
-    if client.csrf.is_none() {
-        client.send("GET", "/", None).await;
-    }
-    let reply = client
-        .post("/login", &format!("user_id={user_id}&username={username}"))
-        .await;
-    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-    assert!(reply.set_cookie.is_some(), "login sets the cookie");
-    let profile = client.send("GET", "/profile", None).await;
-    assert!(
-        profile
-            .body
-            .contains(&format!(r#"<strong id="user">{username}</strong>"#)),
-        "{}",
-        profile.body
-    );
-}
-
-/// Whether the record of `key` is live in the store.
-async fn is_live(ctx: &CaseContext, key: &SessionKey) -> bool {
-    ctx.store()
-        .load(&ctx.id_of(key))
-        .await
-        .expect("load")
-        .is_some()
-}
-
-/// Login sets a cookie under a new key, and the profile shows the name.
-async fn demo_login_shows_the_name(ctx: CaseContext) {
-    let mut client = Client::new(demo(&ctx));
-    client.send("GET", "/", None).await;
-    let before = client.key();
-    login(&mut client).await;
-    assert_ne!(client.key(), before, "the key changes at login");
-    assert!(
-        ctx.store()
-            .load(&ctx.id_of(&before))
-            .await
-            .expect("load")
-            .is_none()
-    );
-    let profile = client.send("GET", "/profile", None).await;
-    assert!(
-        profile
-            .body
-            .contains(r#"<strong id="user">john_doe</strong>"#),
-        "{}",
-        profile.body
-    );
-    assert!(profile.body.contains(r#"<span id="user_id">123</span>"#));
-}
-
-/// Logout removes the cookie and the old key no longer loads.
-async fn demo_logout_removes_cookie(ctx: CaseContext) {
-    let mut client = Client::new(demo(&ctx));
-    login(&mut client).await;
-    let key = client.key();
-    let reply = client.post("/logout", "").await;
-    let removal = reply.set_cookie.expect("logout removes the cookie");
-    assert!(removal.contains("Max-Age=0"), "{removal}");
-    assert!(
-        ctx.store()
-            .load(&ctx.id_of(&key))
-            .await
-            .expect("load")
-            .is_none()
-    );
-    client.cookie = Some(key.expose_secret().to_owned());
-    let profile = client.send("GET", "/profile", None).await;
-    assert!(profile.body.contains("Not logged in."));
-    assert!(
-        profile.set_cookie.is_some_and(|c| c.contains("Max-Age=0")),
-        "the stale cookie is removed"
-    );
-}
-
-/// The counter counts, and the expiry shows Django's default age.
-async fn demo_counter_counts(ctx: CaseContext) {
-    let mut client = Client::new(demo(&ctx));
-    for expected in 1..=3 {
-        let page = client.send("GET", "/", None).await;
-        assert!(
-            page.body
-                .contains(&format!(r#"<strong id="visits">{expected}</strong>"#)),
-            "{}",
-            page.body
-        );
-    }
-    let page = client.send("GET", "/", None).await;
-    assert!(
-        page.body
-            .contains(r#"<span id="expiry-age">1209600</span>"#)
-    );
-    client.post("/expiry", "expiry=hour").await;
-    let page = client.send("GET", "/", None).await;
-    assert!(
-        page.body.contains(r#"<span id="expiry-age">3600</span>"#),
-        "{}",
-        page.body
-    );
-}
-
-/// An expired session shows the logged-out page.
-async fn demo_expired_session_is_logged_out(ctx: CaseContext) {
-    let mut client = Client::new(demo(&ctx));
-    login(&mut client).await;
-    let past = OffsetDateTime::now_utc() - session_core::time::Duration::seconds(1);
-    ctx.store()
-        .touch(&ctx.id_of(&client.key()), past)
-        .await
-        .expect("expire the record");
-    let profile = client.send("GET", "/profile", None).await;
-    assert!(profile.body.contains("Not logged in."), "{}", profile.body);
+/// The demo on axum, for the shared scenarios.
+fn serve(manager: SessionManager) -> App {
+    App::Router(demo::app(manager))
 }
 
 async fn slow_update(session: Session) -> StatusCode {
@@ -272,7 +43,7 @@ async fn demo_logout_beats_a_slow_request(ctx: CaseContext) {
     login(&mut client).await;
     let key = client.key();
     let mut slow = Client {
-        app: app.clone(),
+        app: App::Router(app.clone()),
         cookie: client.cookie.clone(),
         csrf: None,
         user_agent: None,
@@ -370,268 +141,18 @@ async fn demo_login_again_keeps_the_data(ctx: CaseContext) {
     assert_eq!(client.send("GET", "/cart", None).await.body, "book");
 }
 
-/// A POST without the page's CSRF token (missing, wrong, or another session's) is refused
-/// with a short 403 page and changes nothing.
-async fn demo_post_without_csrf_token_is_forbidden(ctx: CaseContext) {
-    let mut client = Client::new(demo(&ctx));
-    login(&mut client).await;
-    let key = client.key();
-    let mut other = Client::new(demo(&ctx));
-    other.send("GET", "/", None).await;
-    let foreign = other.csrf.clone().expect("a token on the home page");
-    assert_ne!(
-        Some(&foreign),
-        client.csrf.as_ref(),
-        "tokens are per session"
-    );
-
-    for (uri, form) in [
-        ("/logout", String::new()),
-        ("/logout", "csrf_token=".to_owned()),
-        (
-            "/logout",
-            "csrf_token=0123456789abcdefghijklmnopqrstuv".to_owned(),
-        ),
-        ("/logout", format!("csrf_token={foreign}")),
-        ("/expiry", "expiry=hour".to_owned()),
-        ("/login", "user_id=9&username=mallory".to_owned()),
-        (
-            "/login",
-            format!("user_id=9&username=mallory&csrf_token={foreign}"),
-        ),
-    ] {
-        let reply = client.send("POST", uri, Some(&form)).await;
-        assert_eq!(reply.status, StatusCode::FORBIDDEN, "{uri} {form}");
-        assert!(
-            reply.body.contains("<html") && reply.body.contains("CSRF"),
-            "{}",
-            reply.body
-        );
-        assert!(reply.body.len() < 2000, "a short page");
-        assert!(
-            reply.set_cookie.is_none(),
-            "{uri} {form}: {:?}",
-            reply.set_cookie
-        );
-    }
-    assert_eq!(client.key(), key);
-    let profile = client.send("GET", "/profile", None).await;
-    assert!(
-        profile
-            .body
-            .contains(r#"<strong id="user">john_doe</strong>"#)
-    );
-    assert!(
-        profile
-            .body
-            .contains(r#"<span id="expiry-age">1209600</span>"#)
-    );
-
-    // A browser with no session at all cannot be logged in from another site either.
-    let mut stranger = Client::new(demo(&ctx));
-    let reply = stranger
-        .send("POST", "/login", Some("user_id=9&username=mallory"))
-        .await;
-    assert_eq!(reply.status, StatusCode::FORBIDDEN);
-    assert!(reply.set_cookie.is_none());
-}
-
-/// `GET /logout` (a link, an image, a prefetch) does not log out: 405 with a page whose
-/// button logs out with a POST.
-async fn demo_logout_needs_post(ctx: CaseContext) {
-    let mut client = Client::new(demo(&ctx));
-    login(&mut client).await;
-    let key = client.key();
-    let reply = client.send("GET", "/logout", None).await;
-    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(
-        reply.headers.get(header::ALLOW).map(|v| v.as_bytes()),
-        Some(&b"POST"[..])
-    );
-    assert!(reply.set_cookie.is_none(), "{:?}", reply.set_cookie);
-    assert!(
-        reply
-            .body
-            .contains(r#"<form method="post" action="/logout">"#),
-        "{}",
-        reply.body
-    );
-    assert!(is_live(&ctx, &key).await);
-    let profile = client.send("GET", "/profile", None).await;
-    assert!(
-        profile
-            .body
-            .contains(r#"<strong id="user">john_doe</strong>"#)
-    );
-
-    // Without a session, the page starts none.
-    let mut stranger = Client::new(demo(&ctx));
-    let reply = stranger.send("GET", "/logout", None).await;
-    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert!(reply.set_cookie.is_none() && reply.body.contains("not logged in"));
-
-    // The page's own button logs out.
-    client.send("GET", "/logout", None).await;
-    let reply = client.post("/logout", "").await;
-    assert_eq!(reply.status, StatusCode::SEE_OTHER);
-    assert!(!is_live(&ctx, &key).await);
-}
-
-/// Missing or invalid fields give a short HTML page with 400 saying what is wrong, never
-/// axum's plain-text deserialization error, and change nothing.
-async fn demo_bad_form_is_a_400_page(ctx: CaseContext) {
-    let mut client = Client::new(demo(&ctx));
-    login(&mut client).await;
-    let key = client.key();
-    for (uri, form, says) in [
-        ("/login", "username=ann", "user id"),
-        ("/login", "user_id=abc&username=ann", "whole number"),
-        ("/login", "user_id=1", "user name"),
-        ("/login", "user_id=1&username=", "user name"),
-        ("/login", "user_id=1&username=%20%20", "user name"),
-        ("/expiry", "", "expiry"),
-        ("/expiry", "expiry=forever", "forever"),
-    ] {
-        let reply = client.post(uri, form).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{uri} {form}");
-        assert_eq!(
-            reply
-                .headers
-                .get(header::CONTENT_TYPE)
-                .map(|v| v.as_bytes()),
-            Some(&b"text/html; charset=utf-8"[..]),
-            "{uri} {form}"
-        );
-        assert!(reply.body.contains(says), "{uri} {form}: {}", reply.body);
-        assert!(!reply.body.contains("deserialize"), "{}", reply.body);
-        assert!(reply.set_cookie.is_none());
-    }
-    // A body that is not a form at all.
-    let token = client.csrf.clone().expect("token");
-    let mut request = Request::builder()
-        .method("POST")
-        .uri("/login")
-        .header(header::COOKIE, format!("sessionid={}", key.expose_secret()));
-    request = request.header(header::CONTENT_TYPE, "application/json");
-    let body = format!(r#"{{"csrf_token":"{token}","user_id":1,"username":"ann"}}"#);
-    let response = client
-        .app
-        .clone()
-        .oneshot(request.body(Body::from(body)).expect("request"))
-        .await
-        .expect("infallible");
-    assert!(response.status().is_client_error(), "{}", response.status());
-    assert_eq!(
-        response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.as_bytes()),
-        Some(&b"text/html; charset=utf-8"[..])
-    );
-    assert_eq!(client.key(), key);
-    let profile = client.send("GET", "/profile", None).await;
-    assert!(
-        profile
-            .body
-            .contains(r#"<strong id="user">john_doe</strong>"#)
-    );
-}
-
 macro_rules! demo_tests {
-    ($engine:ident, $caps:expr, $factory:expr) => {
+    ($engine:ident, $caps:expr, $factory:expr $(, $owner:ident)?) => {
         mod $engine {
             use super::*;
 
-            #[test]
-            fn demo_login_shows_the_name() {
-                run_case(
-                    stringify!($engine),
-                    $caps,
-                    $factory,
-                    super::demo_login_shows_the_name,
-                );
-            }
-            #[test]
-            fn demo_logout_removes_cookie() {
-                run_case(
-                    stringify!($engine),
-                    $caps,
-                    $factory,
-                    super::demo_logout_removes_cookie,
-                );
-            }
-            #[test]
-            fn demo_counter_counts() {
-                run_case(
-                    stringify!($engine),
-                    $caps,
-                    $factory,
-                    super::demo_counter_counts,
-                );
-            }
-            #[test]
-            fn demo_expired_session_is_logged_out() {
-                run_case(
-                    stringify!($engine),
-                    $caps,
-                    $factory,
-                    super::demo_expired_session_is_logged_out,
-                );
-            }
-            #[test]
-            fn demo_logout_beats_a_slow_request() {
-                run_case(
-                    stringify!($engine),
-                    $caps,
-                    $factory,
-                    super::demo_logout_beats_a_slow_request,
-                );
-            }
-            #[test]
-            fn demo_login_as_another_user_starts_afresh() {
-                run_case(
-                    stringify!($engine),
-                    $caps,
-                    $factory,
-                    super::demo_login_as_another_user_starts_afresh,
-                );
-            }
-            #[test]
-            fn demo_login_again_keeps_the_data() {
-                run_case(
-                    stringify!($engine),
-                    $caps,
-                    $factory,
-                    super::demo_login_again_keeps_the_data,
-                );
-            }
-            #[test]
-            fn demo_post_without_csrf_token_is_forbidden() {
-                run_case(
-                    stringify!($engine),
-                    $caps,
-                    $factory,
-                    super::demo_post_without_csrf_token_is_forbidden,
-                );
-            }
-            #[test]
-            fn demo_logout_needs_post() {
-                run_case(
-                    stringify!($engine),
-                    $caps,
-                    $factory,
-                    super::demo_logout_needs_post,
-                );
-            }
-            #[test]
-            fn demo_bad_form_is_a_400_page() {
-                run_case(
-                    stringify!($engine),
-                    $caps,
-                    $factory,
-                    super::demo_bad_form_is_a_400_page,
-                );
-            }
+            shared_demo_tests!(@shared $caps, $factory);
+            shared_demo_tests!(@each [scenarios] $caps, $factory; $($owner)?);
+            shared_demo_tests!(@each [local] $caps, $factory;
+                demo_logout_beats_a_slow_request,
+                demo_login_as_another_user_starts_afresh,
+                demo_login_again_keeps_the_data,
+            );
         }
     };
 }
@@ -783,152 +304,70 @@ async fn sqlite() -> Guarded<SqliteStore, tempfile::TempDir> {
     Guarded::new(store, dir)
 }
 
+async fn mysql() -> session_db::MySqlStore {
+    let url = services::url(Service::MySql).expect("checked by Capabilities::requires");
+    session_db::testing::mysql_store(&url, "demo")
+        .await
+        .expect("mysql")
+}
+
 async fn file() -> Guarded<FileStore, tempfile::TempDir> {
     let dir = tempfile::tempdir().expect("dir");
     Guarded::new(FileStore::new(dir.path()).expect("file store"), dir)
 }
 
-/// "Your sessions" and "Sign out everywhere else": two browsers log in as one user; the
-/// first sees both sessions (itself marked, each browser named), signs out the other, which
-/// is logged out on its next request, and stays logged in itself.
-async fn owner_demo_sign_out_everywhere_else(ctx: CaseContext) {
-    let config = SessionConfig::default().record_client(true);
-    let manager = SessionManager::from_shared(ctx.store().clone(), Arc::new(config));
-    let app = demo::app(manager);
-    let mut laptop = Client::new(app.clone());
-    laptop.user_agent = Some("Laptop Browser/1.0");
-    let mut phone = Client::new(app);
-    phone.user_agent = Some("Phone Browser/2.0");
-    login(&mut laptop).await;
-    login(&mut phone).await;
-    let page = laptop.send("GET", "/sessions", None).await;
-    assert!(
-        page.body
-            .contains(r#"<strong id="session-count">2</strong>"#),
-        "{}",
-        page.body
-    );
-    assert_eq!(page.body.matches(r#"class="session current""#).count(), 1);
-    assert!(
-        page.body
-            .contains("<strong>This browser:</strong> Laptop Browser/1.0"),
-        "{}",
-        page.body
-    );
-    assert!(
-        page.body.contains("Phone Browser/2.0, last seen"),
-        "{}",
-        page.body
-    );
-
-    // Without the page's token nothing happens.
-    let token = laptop.csrf.take();
-    let refused = laptop.post("/sessions/end-others", "").await;
-    assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert!(is_live(&ctx, &phone.key()).await);
-    laptop.csrf = token;
-
-    let phone_key = phone.key();
-    let reply = laptop.post("/sessions/end-others", "").await;
-    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
-    assert!(
-        !is_live(&ctx, &phone_key).await,
-        "the other session is deleted"
-    );
-    let page = laptop.send("GET", "/sessions", None).await;
-    assert!(
-        page.body
-            .contains(r#"<strong id="session-count">1</strong>"#),
-        "{}",
-        page.body
-    );
-    let profile = phone.send("GET", "/profile", None).await;
-    assert!(profile.body.contains("Not logged in."), "{}", profile.body);
-    assert!(
-        profile.set_cookie.is_some_and(|c| c.contains("Max-Age=0")),
-        "the phone's cookie is removed"
-    );
-    let profile = laptop.send("GET", "/profile", None).await;
-    assert!(
-        profile
-            .body
-            .contains(r#"<strong id="user">john_doe</strong>"#),
-        "this browser stays logged in: {}",
-        profile.body
-    );
-    // Logging out ends this one too.
-    let laptop_key = laptop.key();
-    laptop.post("/logout", "").await;
-    assert!(!is_live(&ctx, &laptop_key).await);
-    let page = laptop.send("GET", "/sessions", None).await;
-    assert!(page.body.contains("Not logged in."), "{}", page.body);
-}
-
-macro_rules! owner_demo_tests {
-    ($($engine:ident, $caps:expr, $factory:expr;)*) => {$(
-        mod $engine {
-            use super::*;
-
-            #[test]
-            fn owner_demo_sign_out_everywhere_else() {
-                run_case(
-                    stringify!($engine),
-                    $caps,
-                    $factory,
-                    super::owner_demo_sign_out_everywhere_else,
-                );
-            }
-        }
-    )*};
-}
-
-owner_demo_tests! {
-    memory_owner, Capabilities::new(), || async { MemoryStore::new() };
-    sqlite_owner, Capabilities::new(), sqlite;
-    file_owner, Capabilities::new(), file;
-    postgres_owner, Capabilities::new().requires(Service::Postgres), postgres;
-    mysql_owner, Capabilities::new().requires(Service::MySql), || async {
-        let url = services::url(Service::MySql).expect("checked by Capabilities::requires");
-        session_db::testing::mysql_store(&url, "demo").await.expect("mysql")
-    };
-    redis_owner, Capabilities::new().requires(Service::Redis), || async { redis() };
-    cached_owner, Capabilities::new().requires(Service::Redis).requires(Service::Postgres),
-        || async { CachedStore::new(redis(), postgres().await) };
-}
-
-demo_tests!(memory, Capabilities::new(), || async { MemoryStore::new() });
-demo_tests!(sqlite, Capabilities::new(), sqlite);
-demo_tests!(signed_sqlite, Capabilities::new(), signed_sqlite);
+demo_tests!(
+    memory,
+    Capabilities::new(),
+    || async { MemoryStore::new() },
+    owner_demo_sign_out_everywhere_else
+);
+demo_tests!(
+    sqlite,
+    Capabilities::new(),
+    sqlite,
+    owner_demo_sign_out_everywhere_else
+);
+demo_tests!(
+    signed_sqlite,
+    Capabilities::new(),
+    signed_sqlite,
+    owner_demo_sign_out_everywhere_else
+);
 demo_tests!(
     django_sqlite,
     Capabilities::new().requires(Service::Django),
     django_sqlite
 );
-demo_tests!(file, Capabilities::new(), file);
+demo_tests!(
+    file,
+    Capabilities::new(),
+    file,
+    owner_demo_sign_out_everywhere_else
+);
 demo_tests!(
     postgres,
     Capabilities::new().requires(Service::Postgres),
-    postgres
+    postgres,
+    owner_demo_sign_out_everywhere_else
 );
 demo_tests!(
     mysql,
     Capabilities::new().requires(Service::MySql),
-    || async {
-        let url = services::url(Service::MySql).expect("checked by Capabilities::requires");
-        session_db::testing::mysql_store(&url, "demo")
-            .await
-            .expect("mysql")
-    }
+    mysql,
+    owner_demo_sign_out_everywhere_else
 );
 demo_tests!(
     redis,
     Capabilities::new().requires(Service::Redis),
-    || async { redis() }
+    || async { redis() },
+    owner_demo_sign_out_everywhere_else
 );
 demo_tests!(
     cached,
     Capabilities::new()
         .requires(Service::Redis)
         .requires(Service::Postgres),
-    || async { CachedStore::new(redis(), postgres().await) }
+    || async { CachedStore::new(redis(), postgres().await) },
+    owner_demo_sign_out_everywhere_else
 );

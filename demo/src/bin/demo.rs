@@ -1,40 +1,17 @@
-//! The demo web app: `cargo run -p demo`. The start-up line says where
-//! sessions are stored (passwords hidden).
+//! The demo web app on axum: `cargo run -p demo`. The start-up line says where sessions are
+//! stored (passwords hidden). `cargo run -p examples --bin demo-actix` serves the same pages
+//! on actix-web.
 
 use std::process::ExitCode;
 
-use demo::{
-    OpenError, Settings, app, describe_store, init_logging, open_manager, store_location_for_errors,
-};
+use demo::{app, banner, prepare};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_logging();
-    let settings = match Settings::from_env() {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("demo: {error}");
-            return ExitCode::from(2);
-        }
+    let (settings, manager) = match prepare("demo").await {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
     };
-    let manager = match open_manager(&settings).await {
-        // Expired sessions are cleared on a timer for as long as the manager lives.
-        Ok(manager) => manager.with_cleanup(settings.cleanup_interval),
-        Err(OpenError::Config(problem)) => {
-            eprintln!("demo: {problem}");
-            return ExitCode::from(2);
-        }
-        Err(OpenError::Store(error)) => {
-            let location = store_location_for_errors(&settings);
-            eprintln!(
-                "demo: cannot open the {} session store{location}: {}",
-                settings.engine,
-                session_core::error_chain(&error)
-            );
-            return ExitCode::from(1);
-        }
-    };
-
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", settings.port)).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -49,11 +26,7 @@ async fn main() -> ExitCode {
         .local_addr()
         .map(|addr| format!("http://{addr}"))
         .unwrap_or_default();
-    println!(
-        "Sessions demo ({} engine, sessions {}) on {url}  (Ctrl-C stops it)",
-        settings.engine,
-        describe_store(&settings)
-    );
+    println!("{}", banner(&settings, "axum", &url));
 
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
