@@ -1,56 +1,4 @@
-//! Server-side sessions for actix-web 4: Django's `SessionMiddleware` as an actix middleware.
-//!
-//! [`SessionMiddleware`] runs `session_core::SessionManager` around every request, exactly as
-//! `session-tower` does for tower and axum: it builds the request's [`Session`] from its
-//! `Cookie` headers (no I/O), puts it in the request's extensions, and after the handler
-//! writes what changed and sets or removes the cookie. The rules are the manager's, shared by
-//! both adapters:
-//!
-//! - lazy: a request whose handler never touches the session costs no store I/O;
-//! - the save rule: written when changed (or under `save_every_request`), never on a 5xx;
-//! - `Vary: Cookie` whenever the response depends on the session;
-//! - a save that a concurrent logout interrupted answers 400 with a removal cookie, a store
-//!   failure 503 (the handler's body is dropped), as Django does.
-//!
-//! `Session` is an extractor, and a `SessionError` is an actix error response (503, 400 or
-//! 500, with a short plain-text body), so a handler can use `?`.
-//!
-//! A complete actix-web app:
-//!
-//! ```no_run
-//! use actix_web::{App, HttpServer, web};
-//! use session_actix::SessionMiddleware;
-//! use session_core::{MemoryStore, Session, SessionConfig, SessionError, SessionManager};
-//!
-//! // A `SessionError` answers 503 (store down), 400 (concurrent logout) or 500.
-//! async fn visits(session: Session) -> Result<String, SessionError> {
-//!     let count = session.get::<u64>("visits").await?.unwrap_or(0) + 1;
-//!     session.insert("visits", count).await?;
-//!     Ok(format!("visit number {count}"))
-//! }
-//!
-//! fn main() -> std::io::Result<()> {
-//!     actix_web::rt::System::new().block_on(async {
-//!         // One manager for every worker: the store and its connections are shared.
-//!         let manager = SessionManager::new(MemoryStore::new(), SessionConfig::default());
-//!         let sessions = SessionMiddleware::from_manager(manager);
-//!         HttpServer::new(move || {
-//!             App::new()
-//!                 .wrap(sessions.clone())
-//!                 .route("/", web::get().to(visits))
-//!         })
-//!         .bind(("127.0.0.1", 8080))?
-//!         .run()
-//!         .await
-//!     })
-//! }
-//! ```
-//!
-//! Any store works: `SqliteStore`, `PostgresStore` and `MySqlStore` (session-db),
-//! `FileStore` (session-file), `RedisStore` and `CachedStore` (session-cache), or your own.
-//! For Django's `clearsessions` on a timer, build the manager with
-//! [`SessionManager::with_cleanup`] inside the runtime, once, before `HttpServer::new`.
-
+#![doc = include_str!("../README.md")]
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -64,6 +12,9 @@ use actix_web::{Error, HttpMessage, HttpResponse};
 use session_core::{ConfigError, Outcome, SessionConfig, SessionManager, SessionStore};
 
 pub use session_core::Session;
+
+#[doc = include_str!("../docs/migrating-from-actix-session.md")]
+pub mod migrating_from_actix_session {}
 
 /// The actix-web middleware that gives every request a [`Session`]: `App::new().wrap(..)`.
 /// Cheap to clone (the manager is shared), as `HttpServer::new`'s factory needs.

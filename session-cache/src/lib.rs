@@ -1,7 +1,4 @@
-//! Django's `cache` and `cached_db` session engines for Rust: [`RedisStore`] keeps sessions
-//! in Redis, on one server or a Redis Cluster (feature `cluster`, on by default);
-//! [`CachedStore`] writes through to a durable store and reads from a cache first.
-
+#![doc = include_str!("../README.md")]
 mod cached;
 mod epoch;
 mod redis_store;

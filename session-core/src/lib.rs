@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Details
+//!
 //! Server-side sessions for Rust, in the spirit of Django's `django.contrib.sessions`.
 //!
 //! The browser holds only a random [`SessionKey`] in a cookie; the data lives on the server,

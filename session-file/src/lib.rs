@@ -1,6 +1,4 @@
-//! Django's `file` session engine for Rust: one crash-safe file per session in a directory,
-//! no server to run. See [`FileStore`].
-
+#![doc = include_str!("../README.md")]
 mod dir;
 pub mod format;
 mod store;

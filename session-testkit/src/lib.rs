@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Details
+//!
 //! The conformance kit every session store runs, ours and third-party ones alike. Start with
 //! the [`guide`] ("Writing a store").
 //!

@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Details
+//!
 //! Server-side sessions as tower middleware: Django's `SessionMiddleware` for tower and axum.
 //!
 //! [`SessionLayer`] runs `session_core::SessionManager` around any `http` service: it builds
@@ -40,6 +44,9 @@ use session_core::{ConfigError, Outcome, SessionConfig, SessionManager, SessionS
 use tower::{Layer, Service};
 
 pub use session_core::Session;
+
+#[doc = include_str!("../docs/migrating-from-tower-sessions.md")]
+pub mod migrating_from_tower_sessions {}
 
 /// The tower layer that gives every request a [`Session`].
 #[derive(Clone, Debug)]
