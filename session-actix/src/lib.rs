@@ -100,16 +100,15 @@ where
             session.set_user_agent(user_agent.and_then(|value| value.to_str().ok()));
         }
         request.extensions_mut().insert(session.clone());
-        let http_request = request.request().clone();
+        // No clone of the request is kept across the call: actix's router needs the only
+        // reference to fill in the path's parameters.
         let service = self.service.clone();
         let manager = self.manager.clone();
         Box::pin(async move {
-            let response = match service.call(request).await {
-                Ok(response) => response.map_into_left_body(),
-                // An error no handler turned into a response yet: answer it here, so the
-                // session's outcome (a removal cookie, say) still reaches the client.
-                Err(error) => ServiceResponse::from_err(error, http_request).map_into_right_body(),
-            };
+            // Handlers' errors arrive as responses; an `Err` comes from a middleware inside
+            // this one and has no request left to answer with: nothing is written, as for
+            // any failed request.
+            let response = service.call(request).await?.map_into_left_body();
             let outcome = manager.finish(&session, response.status().as_u16()).await;
             Ok(apply(outcome, response))
         })

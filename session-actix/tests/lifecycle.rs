@@ -36,19 +36,24 @@ impl Frontend for Actix {
             let app = test::init_service(
                 App::new()
                     .wrap(SessionMiddleware::from_manager(manager.clone()))
-                    .default_service(web::to(move |session: Session| {
-                        let handler = handler.borrow_mut().take();
-                        async move {
-                            if let Some(handler) = handler {
-                                handler(session).await;
+                    // A routed path, as apps have: the router must be able to fill in its
+                    // parameters behind the middleware.
+                    .route(
+                        "/{page}",
+                        web::to(move |session: Session| {
+                            let handler = handler.borrow_mut().take();
+                            async move {
+                                if let Some(handler) = handler {
+                                    handler(session).await;
+                                }
+                                let status = StatusCode::from_u16(status).expect("a status");
+                                HttpResponse::build(status).body("handler")
                             }
-                            let status = StatusCode::from_u16(status).expect("a status");
-                            HttpResponse::build(status).body("handler")
-                        }
-                    })),
+                        }),
+                    ),
             )
             .await;
-            let mut sent = test::TestRequest::get().uri("/");
+            let mut sent = test::TestRequest::get().uri("/page");
             for header in &cookie_headers {
                 let value = HeaderValue::from_bytes(header).expect("a header value");
                 sent = sent.append_header((COOKIE, value));
