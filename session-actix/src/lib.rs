@@ -94,11 +94,9 @@ where
         // As bytes: another cookie's non-ASCII value must not hide the session cookie.
         let cookies = request.headers().get_all(COOKIE).map(HeaderValue::as_bytes);
         let session = self.manager.session_from_headers(cookies);
-        // Recorded beside owned sessions only under `SessionConfig::record_client`.
-        if self.manager.config().record_client {
-            let user_agent = request.headers().get(USER_AGENT);
-            session.set_user_agent(user_agent.and_then(|value| value.to_str().ok()));
-        }
+        // Kept beside an owned session only under `SessionConfig::record_client`.
+        let user_agent = request.headers().get(USER_AGENT);
+        session.set_user_agent(user_agent.and_then(|value| value.to_str().ok()));
         request.extensions_mut().insert(session.clone());
         // No clone of the request is kept across the call: actix's router needs the only
         // reference to fill in the path's parameters.

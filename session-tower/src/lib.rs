@@ -1,37 +1,4 @@
 #![doc = include_str!("../README.md")]
-//!
-//! ## Details
-//!
-//! Server-side sessions as tower middleware: Django's `SessionMiddleware` for tower and axum.
-//!
-//! [`SessionLayer`] runs `session_core::SessionManager` around any `http` service: it builds
-//! the request's [`Session`] from its `Cookie` headers (no I/O), puts it in the request's
-//! extensions, and after the handler writes what changed and sets or removes the cookie. A
-//! request whose handler never touches the session costs no store I/O. With the `axum`
-//! feature, `Session` is an extractor.
-//!
-//! A complete axum app:
-//!
-//! ```no_run
-//! use axum::{Router, routing::get};
-//! use session_core::{MemoryStore, Session, SessionConfig, SessionError};
-//! use session_tower::SessionLayer;
-//!
-//! // A `SessionError` answers 503 (store down), 400 (concurrent logout) or 500.
-//! async fn visits(session: Session) -> Result<String, SessionError> {
-//!     let count = session.get::<u64>("visits").await?.unwrap_or(0) + 1;
-//!     session.insert("visits", count).await?;
-//!     Ok(format!("visit number {count}"))
-//! }
-//!
-//! #[tokio::main]
-//! async fn main() -> std::io::Result<()> {
-//!     let layer = SessionLayer::new(MemoryStore::new(), SessionConfig::default());
-//!     let app = Router::new().route("/", get(visits)).layer(layer);
-//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//!     axum::serve(listener, app).await
-//! }
-//! ```
 
 use std::future::Future;
 use std::pin::Pin;
@@ -136,11 +103,9 @@ where
         let session = self
             .manager
             .session_from_headers(headers.iter().map(HeaderValue::as_bytes));
-        // Recorded beside owned sessions only under `SessionConfig::record_client`.
-        if self.manager.config().record_client {
-            let user_agent = request.headers().get(http::header::USER_AGENT);
-            session.set_user_agent(user_agent.and_then(|value| value.to_str().ok()));
-        }
+        // Kept beside an owned session only under `SessionConfig::record_client`.
+        let user_agent = request.headers().get(http::header::USER_AGENT);
+        session.set_user_agent(user_agent.and_then(|value| value.to_str().ok()));
         request.extensions_mut().insert(session.clone());
 
         // The clone that was polled ready serves this call; a fresh clone waits for the next.
