@@ -156,6 +156,35 @@ async fn restart(client: Client, driver_url: &str, chromium: &Path, profile: &Pa
     open_browser(driver_url, chromium, profile).await
 }
 
+/// The demo served, and chromedriver running, for a browser test.
+struct Launched {
+    base: String,
+    driver_url: String,
+    chromium: PathBuf,
+    _driver: Child,
+}
+
+/// Serves the demo over `manager` and starts chromedriver; `None` (skipped loudly, counted in
+/// ci/test.sh's summary, a failure under SESSION_TEST_REQUIRE=1) without Chromium.
+async fn launch(manager: SessionManager) -> Option<Launched> {
+    let Some((chromium, driver)) = binaries() else {
+        services::skip(
+            "browser",
+            "chromium and chromium-driver are not installed (run ci/browser.sh)",
+        );
+        return None;
+    };
+    let base = serve_demo(manager).await;
+    let port = free_port();
+    let driver_process = start_driver(&driver, port).await;
+    Some(Launched {
+        base,
+        driver_url: format!("http://127.0.0.1:{port}"),
+        chromium,
+        _driver: driver_process,
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_chromium_login_expiry_and_logout() {
     let manager = SessionManager::from_shared(
@@ -177,18 +206,15 @@ async fn browser_chromium_signed_cookie_login_expiry_and_logout() {
 }
 
 async fn login_expiry_and_logout(manager: SessionManager) {
-    let Some((chromium, driver)) = binaries() else {
-        // Loud and counted in ci/test.sh's summary; a failure under SESSION_TEST_REQUIRE=1.
-        services::skip(
-            "browser",
-            "chromium and chromium-driver are not installed (run ci/browser.sh)",
-        );
+    let Some(Launched {
+        base,
+        driver_url,
+        chromium,
+        _driver,
+    }) = launch(manager).await
+    else {
         return;
     };
-    let base = serve_demo(manager).await;
-    let port = free_port();
-    let _driver = start_driver(&driver, port).await;
-    let driver_url = format!("http://127.0.0.1:{port}");
     let profile = tempfile::tempdir().expect("profile dir");
 
     // Log in and see the name.
@@ -299,17 +325,15 @@ async fn browser_chromium_owner_sign_out_everywhere_else_sqlite() {
 }
 
 async fn sign_out_everywhere_else(manager: SessionManager) {
-    let Some((chromium, driver)) = binaries() else {
-        services::skip(
-            "browser",
-            "chromium and chromium-driver are not installed (run ci/browser.sh)",
-        );
+    let Some(Launched {
+        base,
+        driver_url,
+        chromium,
+        _driver,
+    }) = launch(manager).await
+    else {
         return;
     };
-    let base = serve_demo(manager).await;
-    let port = free_port();
-    let _driver = start_driver(&driver, port).await;
-    let driver_url = format!("http://127.0.0.1:{port}");
     let (first, second) = (
         tempfile::tempdir().expect("profile dir"),
         tempfile::tempdir().expect("profile dir"),

@@ -244,28 +244,7 @@ fn mysql_migrate_upgrades_a_previous_version_table_in_place() {
             let store = MySqlStore::new(pool.clone())
                 .with_table(&table)
                 .expect("table");
-            store.migrate().await.expect("upgrade");
-            store
-                .migrate()
-                .await
-                .expect("and again: nothing left to do");
-            let mut indexes: Vec<String> = sqlx::query_scalar(
-                "SELECT DISTINCT CAST(index_name AS CHAR) FROM information_schema.statistics \
-                 WHERE table_schema = DATABASE() AND table_name = ?",
-            )
-            .bind(&table)
-            .fetch_all(&pool)
-            .await
-            .expect("indexes");
-            indexes.sort();
-            assert_eq!(
-                indexes,
-                [
-                    "PRIMARY".to_owned(),
-                    format!("{table}_expiry_idx"),
-                    format!("{table}_owner_idx")
-                ]
-            );
+            upgrade_and_check_indexes(&store, &pool, &table).await;
             common::upgraded_table_keeps_working(&store, &live, &expired).await;
         },
     );
@@ -313,30 +292,36 @@ fn mysql_owner_migrate_adds_the_owner_index_in_place() {
             let store = MySqlStore::new(pool.clone())
                 .with_table(&table)
                 .expect("table");
-            store.migrate().await.expect("upgrade");
-            store
-                .migrate()
-                .await
-                .expect("and again: nothing left to do");
-            let mut indexes: Vec<String> = sqlx::query_scalar(
-                "SELECT DISTINCT CAST(index_name AS CHAR) FROM information_schema.statistics \
-                 WHERE table_schema = DATABASE() AND table_name = ?",
-            )
-            .bind(&table)
-            .fetch_all(&pool)
-            .await
-            .expect("indexes");
-            indexes.sort();
-            assert_eq!(
-                indexes,
-                [
-                    "PRIMARY".to_owned(),
-                    format!("{table}_expiry_idx"),
-                    format!("{table}_owner_idx")
-                ]
-            );
+            upgrade_and_check_indexes(&store, &pool, &table).await;
             common::owner_upgrade_keeps_working(&store, &live).await;
         },
+    );
+}
+
+/// Migrates an old table twice (the second run has nothing left to do) and checks it ends
+/// with exactly the current indexes.
+async fn upgrade_and_check_indexes(store: &MySqlStore, pool: &MySqlPool, table: &str) {
+    store.migrate().await.expect("upgrade");
+    store
+        .migrate()
+        .await
+        .expect("and again: nothing left to do");
+    let mut indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT CAST(index_name AS CHAR) FROM information_schema.statistics \
+         WHERE table_schema = DATABASE() AND table_name = ?",
+    )
+    .bind(table)
+    .fetch_all(pool)
+    .await
+    .expect("indexes");
+    indexes.sort();
+    assert_eq!(
+        indexes,
+        [
+            "PRIMARY".to_owned(),
+            format!("{table}_expiry_idx"),
+            format!("{table}_owner_idx")
+        ]
     );
 }
 

@@ -392,26 +392,7 @@ fn postgres_migrate_upgrades_a_previous_version_table_in_place() {
             let store = PostgresStore::new(pool.clone())
                 .with_table(&table)
                 .expect("table");
-            store.migrate().await.expect("upgrade");
-            store
-                .migrate()
-                .await
-                .expect("and again: nothing left to do");
-            let indexes: Vec<String> = sqlx::query_scalar(
-                "SELECT indexname::text FROM pg_indexes WHERE tablename = $1 ORDER BY 1",
-            )
-            .bind(&table)
-            .fetch_all(&pool)
-            .await
-            .expect("indexes");
-            assert_eq!(
-                indexes,
-                [
-                    format!("{table}_expiry_idx"),
-                    format!("{table}_owner_idx"),
-                    format!("{table}_pkey")
-                ]
-            );
+            upgrade_and_check_indexes(&store, &pool, &table).await;
             common::upgraded_table_keeps_working(&store, &live, &expired).await;
         },
     );
@@ -460,28 +441,34 @@ fn postgres_owner_migrate_adds_the_owner_index_in_place() {
             let store = PostgresStore::new(pool.clone())
                 .with_table(&table)
                 .expect("table");
-            store.migrate().await.expect("upgrade");
-            store
-                .migrate()
-                .await
-                .expect("and again: nothing left to do");
-            let indexes: Vec<String> = sqlx::query_scalar(
-                "SELECT indexname::text FROM pg_indexes WHERE tablename = $1 ORDER BY 1",
-            )
-            .bind(&table)
-            .fetch_all(&pool)
-            .await
-            .expect("indexes");
-            assert_eq!(
-                indexes,
-                [
-                    format!("{table}_expiry_idx"),
-                    format!("{table}_owner_idx"),
-                    format!("{table}_pkey")
-                ]
-            );
+            upgrade_and_check_indexes(&store, &pool, &table).await;
             common::owner_upgrade_keeps_working(&store, &live).await;
         },
+    );
+}
+
+/// Migrates an old table twice (the second run has nothing left to do) and checks it ends
+/// with exactly the current indexes.
+async fn upgrade_and_check_indexes(store: &PostgresStore, pool: &sqlx::PgPool, table: &str) {
+    store.migrate().await.expect("upgrade");
+    store
+        .migrate()
+        .await
+        .expect("and again: nothing left to do");
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes WHERE tablename = $1 ORDER BY 1",
+    )
+    .bind(table)
+    .fetch_all(pool)
+    .await
+    .expect("indexes");
+    assert_eq!(
+        indexes,
+        [
+            format!("{table}_expiry_idx"),
+            format!("{table}_owner_idx"),
+            format!("{table}_pkey")
+        ]
     );
 }
 

@@ -213,19 +213,7 @@ async fn sqlite_migrate_upgrades_a_previous_version_table_in_place() {
             .await
             .expect("a session of the previous version");
     }
-    store.migrate().await.expect("upgrade");
-    store
-        .migrate()
-        .await
-        .expect("and again: nothing left to do");
-    let indexes: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions' \
-         AND sql IS NOT NULL ORDER BY 1",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("indexes");
-    assert_eq!(indexes, ["sessions_expiry_idx", "sessions_owner_idx"]);
+    upgrade_and_check_indexes(&store).await;
     common::upgraded_table_keeps_working(&store, &live, &expired).await;
 }
 
@@ -260,6 +248,13 @@ async fn sqlite_owner_migrate_adds_the_owner_index_in_place() {
         .await
         .expect("a session of the previous version");
     }
+    upgrade_and_check_indexes(&store).await;
+    common::owner_upgrade_keeps_working(&store, &live).await;
+}
+
+/// Migrates the old `sessions` table twice (the second run has nothing left to do) and checks
+/// it ends with exactly the current indexes.
+async fn upgrade_and_check_indexes(store: &SqliteStore) {
     store.migrate().await.expect("upgrade");
     store
         .migrate()
@@ -269,11 +264,10 @@ async fn sqlite_owner_migrate_adds_the_owner_index_in_place() {
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions' \
          AND sql IS NOT NULL ORDER BY 1",
     )
-    .fetch_all(&pool)
+    .fetch_all(store.pool())
     .await
     .expect("indexes");
     assert_eq!(indexes, ["sessions_expiry_idx", "sessions_owner_idx"]);
-    common::owner_upgrade_keeps_working(&store, &live).await;
 }
 
 /// `clear_expired` finds expired rows through the expiry index, and a save whose hour did
