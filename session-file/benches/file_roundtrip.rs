@@ -1,7 +1,9 @@
 #![allow(missing_docs)]
 //! Load + update of a five-key session through `FileStore`, against raw `std::fs` doing the
 //! same read, temp write, fsync and rename of the same bytes, alternated in the same run;
-//! then the same with `durable_updates` against raw plus the directory fsync.
+//! then the same with `durable_updates` against raw plus the directory fsync. Both in a task
+//! on a multi-thread runtime (`#[tokio::main]`'s, where a web application's handlers run),
+//! then on a current-thread runtime.
 //!
 //! ```text
 //! cargo bench -p session-file --bench file_roundtrip
@@ -18,7 +20,7 @@ use std::path::Path;
 use std::time::{Duration as StdDuration, Instant};
 
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{Record, SessionKey, SessionStore};
+use session_core::{Record, RecordId, SessionKey, SessionStore};
 use session_file::{FileOptions, FileStore};
 
 fn raw_read_write(dir: &Path, path: &Path, bytes: &[u8], sync_dir: bool) {
@@ -47,19 +49,43 @@ async fn raw_tokio_read_write(dir: &Path, path: &Path, bytes: &[u8]) {
     tokio::fs::rename(&temp, path).await.expect("rename");
 }
 
-/// Runs `ours` and `raw` one call each in turn for `seconds`, timing each call, so that the
-/// drift of fsync times on a small machine hits both sides alike; returns each side's
-/// operations per second of its own time.
-fn interleaved(seconds: f64, mut ours: impl FnMut(), mut raw: impl FnMut()) -> (f64, f64) {
+/// The hand-written side of a comparison.
+#[derive(Clone, Copy)]
+enum Raw {
+    /// `std::fs` on the task's thread.
+    Std,
+    /// `std::fs`, then the directory fsync.
+    StdDirSync,
+    /// The same steps through `tokio::fs`.
+    Tokio,
+}
+
+/// Runs our load + update and `raw` one call each in turn for `seconds`, timing each call,
+/// so that the drift of fsync times on a small machine hits both sides alike; returns each
+/// side's operations per second of its own time.
+async fn interleaved(
+    seconds: f64,
+    store: &FileStore,
+    id: &RecordId,
+    raw: Raw,
+    raw_dir: &Path,
+    bytes: &[u8],
+) -> (f64, f64) {
+    let raw_path = raw_dir.join("session");
     let start = Instant::now();
     let (mut ours_time, mut raw_time) = (StdDuration::ZERO, StdDuration::ZERO);
     let mut n = 0u64;
     while start.elapsed() < StdDuration::from_secs_f64(seconds) {
         let began = Instant::now();
-        ours();
+        let loaded = store.load(id).await.expect("load").expect("live");
+        store.update(black_box(&loaded)).await.expect("update");
         ours_time += began.elapsed();
         let began = Instant::now();
-        raw();
+        match raw {
+            Raw::Std => raw_read_write(raw_dir, &raw_path, bytes, false),
+            Raw::StdDirSync => raw_read_write(raw_dir, &raw_path, bytes, true),
+            Raw::Tokio => raw_tokio_read_write(raw_dir, &raw_path, bytes).await,
+        }
         raw_time += began.elapsed();
         n += 1;
     }
@@ -77,57 +103,66 @@ fn env(name: &str, default: f64) -> f64 {
 }
 
 fn main() {
-    let seconds = env("BENCH_SECONDS", 3.0);
-    let rounds = env("BENCH_ROUNDS", 3.0) as usize;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let seconds = env("BENCH_SECONDS", 3.0) * env("BENCH_ROUNDS", 3.0);
     let dir = tempfile::tempdir().expect("dir");
     let payload = session_testkit::fixtures::five_key_payload();
     let raw_dir = dir.path().join("raw");
     fs::create_dir(&raw_dir).expect("raw dir");
-    let raw_path = raw_dir.join("session");
-    fs::write(&raw_path, payload.as_bytes()).expect("raw file");
+    fs::write(raw_dir.join("session"), payload.as_bytes()).expect("raw file");
 
-    for durable in [false, true] {
+    // `#[tokio::main]`'s runtime first (where a web application's handlers run: on a
+    // worker, so the whole comparison runs in one spawned task), then a current-thread one.
+    let comparisons = [
+        ("multi-thread", false, Raw::Std, "vs raw std::fs        "),
+        ("multi-thread", false, Raw::Tokio, "vs raw tokio::fs      "),
+        (
+            "multi-thread",
+            true,
+            Raw::StdDirSync,
+            "vs raw + dir fsync    ",
+        ),
+        ("current-thread", false, Raw::Std, "vs raw std::fs        "),
+        (
+            "current-thread",
+            true,
+            Raw::StdDirSync,
+            "vs raw + dir fsync    ",
+        ),
+    ];
+    for (flavor, durable, raw, label) in comparisons {
+        let runtime = if flavor == "multi-thread" {
+            tokio::runtime::Builder::new_multi_thread()
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+        }
+        .enable_all()
+        .build()
+        .expect("runtime");
         let options = FileOptions::new().durable_updates(durable);
-        let store = FileStore::with_options(dir.path().join(format!("s{durable}")), options)
-            .expect("store");
+        let store_dir = dir.path().join(format!("{flavor}-{durable}"));
+        let store = FileStore::with_options(&store_dir, options).expect("store");
         let id = SessionKey::generate().record_id();
         let expires = OffsetDateTime::now_utc() + Duration::hours(1);
         let record = Record::new(id.clone(), payload.clone(), expires);
-        runtime.block_on(store.create(&record)).expect("create");
-        let store_load_update = || {
-            runtime.block_on(async {
-                let loaded = store.load(&id).await.expect("load").expect("live");
-                store.update(black_box(&loaded)).await.expect("update");
-            })
-        };
-        let (ours, raw) = interleaved(seconds * rounds as f64, store_load_update, || {
-            raw_read_write(&raw_dir, &raw_path, payload.as_bytes(), durable)
+        let (raw_dir, bytes) = (raw_dir.clone(), payload.clone().into_bytes());
+        let (ours, raw) = runtime.block_on(async {
+            let task = async move {
+                store.create(&record).await.expect("create");
+                interleaved(seconds, &store, &id, raw, &raw_dir, &bytes).await
+            };
+            if flavor == "multi-thread" {
+                tokio::spawn(task).await.expect("task")
+            } else {
+                task.await
+            }
         });
-        if !durable {
-            // The same raw steps as an async application writes them, with tokio::fs.
-            let (ours, raw) = interleaved(seconds * rounds as f64, store_load_update, || {
-                runtime.block_on(raw_tokio_read_write(
-                    &raw_dir,
-                    &raw_path,
-                    payload.as_bytes(),
-                ))
-            });
-            println!(
-                "RESULT file (default)      vs raw tokio::fs    ours={ours:.0}/s raw={raw:.0}/s ratio={:.2}",
-                ours / raw
-            );
-        }
-        let label = if durable {
-            "file durable_updates vs raw + dir fsync"
+        let mode = if durable {
+            "durable_updates"
         } else {
-            "file (default)      vs raw             "
+            "default"
         };
         println!(
-            "RESULT {label} ours={ours:.0}/s raw={raw:.0}/s ratio={:.2}",
+            "RESULT file {mode:<15} {flavor:<14} {label} ours={ours:.0}/s raw={raw:.0}/s ratio={:.2}",
             ours / raw
         );
     }

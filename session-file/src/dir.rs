@@ -1,5 +1,5 @@
 //! The session directory: record paths, crash-safe writes, lock stripes. Blocking calls only;
-//! the store runs them on tokio's blocking pool.
+//! the store runs them off the runtime's other tasks (see `FileStore::blocking`).
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, ErrorKind, Read, Write};
@@ -120,20 +120,25 @@ impl Dir {
             Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(refuse_symlink(error)),
         };
-        if let Some(owner) = self.owner {
-            let meta = file.metadata()?;
-            if meta.uid() != owner || meta.mode() & GROUP_OR_OTHER_WRITE != 0 {
-                return Err(io::Error::new(
-                    ErrorKind::InvalidData,
-                    ForeignFile {
-                        uid: meta.uid(),
-                        mode: meta.mode() & 0o7777,
-                    },
-                ));
-            }
+        let meta = file.metadata()?;
+        if let Some(owner) = self.owner
+            && (meta.uid() != owner || meta.mode() & GROUP_OR_OTHER_WRITE != 0)
+        {
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                ForeignFile {
+                    uid: meta.uid(),
+                    mode: meta.mode() & 0o7777,
+                },
+            ));
         }
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
+        // Sized from the metadata already at hand: `File::read_to_end` would ask for the
+        // size and position again (two more system calls per read).
+        let expected = usize::try_from(meta.len()).unwrap_or(0);
+        let mut bytes = Vec::with_capacity(expected.saturating_add(1));
+        io::Read::by_ref(&mut file)
+            .take(u64::MAX)
+            .read_to_end(&mut bytes)?;
         Ok(Some(bytes))
     }
 

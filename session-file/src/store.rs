@@ -11,6 +11,7 @@ use session_core::time::OffsetDateTime;
 use session_core::{
     OwnedSession, OwnerIndex, Ownership, Record, RecordId, SessionStore, StoreError,
 };
+use tokio::runtime::RuntimeFlavor;
 
 use crate::dir::Dir;
 use crate::format;
@@ -41,7 +42,11 @@ const TEMP_GRACE: Duration = Duration::from_secs(60);
 ///   not the user's own, or that group or others may write, loads as no session with a
 ///   warning on `session::security`: no other local user can plant a session. See
 ///   [`FileOptions::allow_shared_directory`].
-/// - All file I/O runs on tokio's blocking pool, never on the runtime's worker threads.
+/// - File I/O never holds up the runtime's other tasks: on tokio's multi-thread runtime
+///   (`#[tokio::main]`'s default) it runs in `block_in_place`, so the worker first hands
+///   its other tasks to another thread and the request goes on without a round trip to the
+///   blocking pool (only futures joined in the same task wait, as for any blocking call); on
+///   a current-thread runtime it runs on the blocking pool.
 /// - Owner index ([`OwnerIndex`]): an owned record has its ownership on its first line and
 ///   an empty marker file `<dir>/.<prefix>.owners/<owner digest>/<record id>`, written (and
 ///   fsynced) before the record, so ending an owner's sessions finds every record. Markers
@@ -185,14 +190,24 @@ impl FileStore {
         self.dir.path()
     }
 
-    /// Runs blocking file work on tokio's blocking pool.
+    /// Runs blocking file work off the runtime's other tasks: on a multi-thread runtime in
+    /// [`block_in_place`](tokio::task::block_in_place) (the worker first hands its other
+    /// tasks to another thread, and the calling task goes on without waiting for a thread
+    /// of the blocking pool and back, two thread wake-ups per call); on a current-thread
+    /// runtime on the blocking pool; outside tokio, where blocking is fine, in place.
     async fn blocking<T, F>(&self, context: &'static str, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Dir) -> Result<T, Failure> + Send + 'static,
     {
         let dir = self.dir.clone();
-        match tokio::task::spawn_blocking(move || work(&dir)).await {
+        let flavor = tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor());
+        let outcome = match flavor {
+            Ok(RuntimeFlavor::MultiThread) => Ok(tokio::task::block_in_place(|| work(&dir))),
+            Ok(_) => tokio::task::spawn_blocking(move || work(&dir)).await,
+            Err(_) => Ok(work(&dir)),
+        };
+        match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(Failure::Store(error))) => Err(error),
             Ok(Err(Failure::Io(error))) => Err(StoreError::backend(context, error)),
