@@ -9,6 +9,8 @@ mod plan;
 mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_writes;
 mod table;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -10,13 +10,14 @@ use session_core::time::OffsetDateTime;
 use session_core::{
     OwnedSession, OwnerIndex, Ownership, Record, RecordId, SessionStore, StoreError,
 };
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteQueryResult};
+use sqlx::SqliteConnection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool};
 use sqlx::{Row, SqlStr};
-use tokio::sync::Mutex;
 
 use crate::StoreOptions;
 use crate::error::DbServer;
 use crate::plan::{Dialect, Plan, Schema, expiry_hour};
+use crate::sqlite_writes::WriteQueue;
 use crate::table::{self, CLEAR_BATCH, DEFAULT_TABLE};
 
 pub(crate) const ENGINE: &str = "SQLite";
@@ -30,9 +31,11 @@ pub(crate) const ENGINE: &str = "SQLite";
 /// an hour for a sliding expiry). `clear_expired` deletes 5,000 expired rows at a time, found
 /// through the index.
 ///
-/// Writes from one store (and its clones) go one at a time through an in-process queue, and
-/// reads run beside them (WAL mode): SQLite has one write lock per database, and a writer
-/// that finds it taken sleeps in growing steps, up to 100 ms each, before it tries again.
+/// Writes from one store (and its clones) go through an in-process queue, and reads run
+/// beside them (WAL mode): SQLite has one write lock per database, and a writer that finds it
+/// taken sleeps in growing steps, up to 100 ms each, before it tries again. Writes that queue
+/// behind one another share one transaction (group commit): one fsync for all of them, and
+/// each caller answered only once its write is committed.
 ///
 /// Bounded waits: [`connect`](Self::connect) gives up after 5 s without a first connection,
 /// each operation after 5 s without a pooled connection (all of them busy), and a statement
@@ -53,13 +56,13 @@ pub(crate) const ENGINE: &str = "SQLite";
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// One writer at a time from this store (and its clones): SQLite takes one write lock
-    /// for the whole database, and a writer that finds it taken sleeps in steps of up to
-    /// 100 ms (its busy handler); waiting here instead hands the lock over at once.
-    writer: Arc<Mutex<()>>,
+    /// The writes of this store (and its clones), one group at a time: SQLite takes one
+    /// write lock for the whole database, and a writer that finds it taken sleeps in steps of
+    /// up to 100 ms (its busy handler); queueing here instead hands the lock over at once.
+    writes: Arc<WriteQueue>,
     server: DbServer,
     table: String,
-    sql: Plan,
+    sql: Arc<Plan>,
 }
 
 fn quote(identifier: &str) -> String {
@@ -79,11 +82,11 @@ impl SqliteStore {
     pub fn new(pool: SqlitePool) -> Self {
         let server = DbServer::file(ENGINE, pool.connect_options().get_filename());
         Self {
+            writes: Arc::new(WriteQueue::new(pool.clone(), server.clone())),
             pool,
-            writer: Arc::new(Mutex::new(())),
             server,
             table: DEFAULT_TABLE.to_owned(),
-            sql: Plan::new(Dialect::Sqlite, &quote(DEFAULT_TABLE)),
+            sql: Arc::new(Plan::new(Dialect::Sqlite, &quote(DEFAULT_TABLE))),
         }
     }
 
@@ -114,7 +117,13 @@ impl SqliteStore {
             (pool, connect)
         } else {
             let pool = options.pool_options().max_connections(8);
-            (pool, connect.journal_mode(SqliteJournalMode::Wal))
+            (
+                pool,
+                connect.journal_mode(SqliteJournalMode::Wal).pragma(
+                    "cache_size",
+                    std::env::var("XCACHE").unwrap_or("-2000".into()),
+                ),
+            )
         };
         let pool = options.open(pool, connect, &server, CONTEXT).await?;
         Ok(Self::new(pool))
@@ -124,7 +133,7 @@ impl SqliteStore {
     pub fn with_table(mut self, table: &str) -> Result<Self, StoreError> {
         table::validate("table", table)?;
         self.table = table.to_owned();
-        self.sql = Plan::new(Dialect::Sqlite, &quote(table));
+        self.sql = Arc::new(Plan::new(Dialect::Sqlite, &quote(table)));
         Ok(self)
     }
 
@@ -136,50 +145,6 @@ impl SqliteStore {
     /// The pool.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
-    }
-
-    /// Runs a statement that binds `payload, expires_at, hour, owner, meta, id, now`
-    /// (`update`, its same-hour form, `replace_expired`).
-    async fn write_record(
-        &self,
-        sql: &SqlStr,
-        record: &Record,
-        now: i64,
-    ) -> Result<SqliteQueryResult, sqlx::Error> {
-        let (owner, meta) = crate::owner::columns(record);
-        sqlx::query(sql.clone())
-            .bind(record.payload())
-            .bind(record.expires_at_unix_millis())
-            .bind(expiry_hour(record.expires_at()))
-            .bind(owner)
-            .bind(meta)
-            .bind(record.id().as_str())
-            .bind(now)
-            .execute(&self.pool)
-            .await
-    }
-
-    /// Runs `same_hour`, the write that leaves the hour (and so the index) alone, and
-    /// `full`, which sets it, only when the first matched no row: the hour moved, or there is
-    /// no live row. SQLite rewrites an index entry whenever an `UPDATE` assigns its column,
-    /// even to the same value; two statements in-process cost less than that page write.
-    async fn same_hour_first<'s, F, Fut>(
-        &self,
-        same_hour: Option<&'s SqlStr>,
-        full: &'s SqlStr,
-        run: F,
-    ) -> Result<u64, sqlx::Error>
-    where
-        F: Fn(&'s SqlStr) -> Fut,
-        Fut: std::future::Future<Output = Result<SqliteQueryResult, sqlx::Error>>,
-    {
-        if let Some(sql) = same_hour {
-            let rows = run(sql).await?.rows_affected();
-            if rows > 0 {
-                return Ok(rows);
-            }
-        }
-        Ok(run(full).await?.rows_affected())
     }
 
     /// Wraps a driver error, naming the database and the pool's acquire bound.
@@ -255,85 +220,105 @@ impl SessionStore for SqliteStore {
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        let _writing = self.writer.lock().await;
-        let (owner, meta) = crate::owner::columns(record);
-        let inserted = sqlx::query(self.sql.create.clone())
-            .bind(record.id().as_str())
-            .bind(record.payload())
-            .bind(record.expires_at_unix_millis())
-            .bind(expiry_hour(record.expires_at()))
-            .bind(owner)
-            .bind(meta)
-            .execute(&self.pool)
-            .await;
-        match inserted {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-                let done = self
-                    .write_record(&self.sql.replace_expired, record, now_millis())
-                    .await
-                    .map_err(self.fail("replacing an expired session row"))?;
-                table::changed_a_row(done.rows_affected(), StoreError::DuplicateId)
-            }
-            Err(error) => Err(self.fail("inserting a session row")(error)),
-        }
+        let data = (Arc::clone(&self.sql), record.clone());
+        self.writes
+            .write("inserting a session row", data, |(sql, record), conn| {
+                Box::pin(async move {
+                    let (owner, meta) = crate::owner::columns(record);
+                    let inserted = sqlx::query(sql.create.clone())
+                        .bind(record.id().as_str())
+                        .bind(record.payload())
+                        .bind(record.expires_at_unix_millis())
+                        .bind(expiry_hour(record.expires_at()))
+                        .bind(owner)
+                        .bind(meta)
+                        .execute(&mut *conn)
+                        .await;
+                    match inserted {
+                        Ok(_) => Ok(Ok(())),
+                        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                            let sql = &sql.replace_expired;
+                            let done = write_record(conn, sql, record, now_millis()).await?;
+                            Ok(table::changed_a_row(done, StoreError::DuplicateId))
+                        }
+                        Err(error) => Err(error),
+                    }
+                })
+            })
+            .await
     }
 
     async fn update(&self, record: &Record) -> Result<(), StoreError> {
-        let _writing = self.writer.lock().await;
-        let now = now_millis();
-        let same_hour = self.sql.same_hour.as_ref().map(|same| &same.update);
-        let rows = self
-            .same_hour_first(same_hour, &self.sql.update, |sql| {
-                self.write_record(sql, record, now)
+        let data = (Arc::clone(&self.sql), record.clone());
+        self.writes
+            .write("updating a session row", data, |(sql, record), conn| {
+                Box::pin(async move {
+                    let now = now_millis();
+                    if let Some(same) = &sql.same_hour
+                        && write_record(conn, &same.update, record, now).await? > 0
+                    {
+                        return Ok(Ok(()));
+                    }
+                    let rows = write_record(conn, &sql.update, record, now).await?;
+                    Ok(table::changed_a_row(rows, StoreError::NotFound))
+                })
             })
             .await
-            .map_err(self.fail("updating a session row"))?;
-        table::changed_a_row(rows, StoreError::NotFound)
     }
 
     async fn touch(&self, id: &RecordId, expires_at: OffsetDateTime) -> Result<(), StoreError> {
-        let _writing = self.writer.lock().await;
-        let now = now_millis();
-        let same_hour = self.sql.same_hour.as_ref().map(|same| &same.touch);
-        let rows = self
-            .same_hour_first(same_hour, &self.sql.touch, |sql| {
-                sqlx::query(sql.clone())
-                    .bind(unix_millis(expires_at))
-                    .bind(expiry_hour(expires_at))
-                    .bind(id.as_str())
-                    .bind(now)
-                    .execute(&self.pool)
+        let data = (Arc::clone(&self.sql), id.clone(), expires_at);
+        let context = "touching a session row";
+        self.writes
+            .write(context, data, |(sql, id, expires_at), conn| {
+                Box::pin(async move {
+                    let now = now_millis();
+                    if let Some(same) = &sql.same_hour
+                        && touch_row(conn, &same.touch, id, *expires_at, now).await? > 0
+                    {
+                        return Ok(Ok(()));
+                    }
+                    let rows = touch_row(conn, &sql.touch, id, *expires_at, now).await?;
+                    Ok(table::changed_a_row(rows, StoreError::NotFound))
+                })
             })
             .await
-            .map_err(self.fail("touching a session row"))?;
-        table::changed_a_row(rows, StoreError::NotFound)
     }
 
     async fn delete(&self, id: &RecordId) -> Result<bool, StoreError> {
-        let _writing = self.writer.lock().await;
-        let live: Option<bool> = sqlx::query_scalar(self.sql.delete.clone())
-            .bind(id.as_str())
-            .bind(now_millis())
-            .fetch_optional(&self.pool)
+        let data = (Arc::clone(&self.sql), id.clone());
+        self.writes
+            .write("deleting a session row", data, |(sql, id), conn| {
+                Box::pin(async move {
+                    let live: Option<bool> = sqlx::query_scalar(sql.delete.clone())
+                        .bind(id.as_str())
+                        .bind(now_millis())
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                    Ok(Ok(live == Some(true)))
+                })
+            })
             .await
-            .map_err(self.fail("deleting a session row"))?;
-        Ok(live == Some(true))
     }
 
     async fn clear_expired(&self) -> Result<u64, StoreError> {
         let now = now_millis();
         table::clear_in_batches(|| async {
-            // Per batch, so requests' writes go between batches.
-            let _writing = self.writer.lock().await;
-            let done = sqlx::query(self.sql.clear.clone())
-                .bind(now.div_euclid(crate::plan::HOUR_MILLIS))
-                .bind(now)
-                .bind(CLEAR_BATCH)
-                .execute(&self.pool)
+            // One write per batch, so requests' writes go between batches.
+            let data = (Arc::clone(&self.sql), now);
+            self.writes
+                .write("clearing expired session rows", data, |(sql, now), conn| {
+                    Box::pin(async move {
+                        let done = sqlx::query(sql.clear.clone())
+                            .bind(now.div_euclid(crate::plan::HOUR_MILLIS))
+                            .bind(*now)
+                            .bind(CLEAR_BATCH)
+                            .execute(&mut *conn)
+                            .await?;
+                        Ok(Ok(done.rows_affected()))
+                    })
+                })
                 .await
-                .map_err(self.fail("clearing expired session rows"))?;
-            Ok(done.rows_affected())
         })
         .await
     }
@@ -363,14 +348,20 @@ impl OwnerIndex for SqliteStore {
         owner: &str,
         keep: Option<&RecordId>,
     ) -> Result<Vec<RecordId>, StoreError> {
-        let _writing = self.writer.lock().await;
-        let ids: Vec<String> = sqlx::query_scalar(self.sql.delete_owned.clone())
-            .bind(owner)
-            .bind(crate::owner::keep(keep))
-            .fetch_all(&self.pool)
+        let data = (Arc::clone(&self.sql), owner.to_owned(), keep.cloned());
+        let context = "deleting an owner's session rows";
+        self.writes
+            .write(context, data, |(sql, owner, keep), conn| {
+                Box::pin(async move {
+                    let ids: Vec<String> = sqlx::query_scalar(sql.delete_owned.clone())
+                        .bind(owner.as_str())
+                        .bind(crate::owner::keep(keep.as_ref()))
+                        .fetch_all(&mut *conn)
+                        .await?;
+                    Ok(Ok(crate::owner::ids(ids)))
+                })
+            })
             .await
-            .map_err(self.fail("deleting an owner's session rows"))?;
-        Ok(crate::owner::ids(ids))
     }
 
     async fn touch_owned(
@@ -379,17 +370,77 @@ impl OwnerIndex for SqliteStore {
         expires_at: OffsetDateTime,
         ownership: &Ownership,
     ) -> Result<(), StoreError> {
-        let _writing = self.writer.lock().await;
-        let done = sqlx::query(self.sql.touch_owned.clone())
-            .bind(unix_millis(expires_at))
-            .bind(expiry_hour(expires_at))
-            .bind(ownership.owner())
-            .bind(ownership.to_json())
-            .bind(id.as_str())
-            .bind(now_millis())
-            .execute(&self.pool)
+        let data = (
+            Arc::clone(&self.sql),
+            id.clone(),
+            expires_at,
+            ownership.clone(),
+        );
+        let context = "touching an owned session row";
+        self.writes
+            .write(context, data, |(sql, id, expires_at, ownership), conn| {
+                Box::pin(async move {
+                    let done = sqlx::query(sql.touch_owned.clone())
+                        .bind(unix_millis(*expires_at))
+                        .bind(expiry_hour(*expires_at))
+                        .bind(ownership.owner())
+                        .bind(ownership.to_json())
+                        .bind(id.as_str())
+                        .bind(now_millis())
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(table::changed_a_row(
+                        done.rows_affected(),
+                        StoreError::NotFound,
+                    ))
+                })
+            })
             .await
-            .map_err(self.fail("touching an owned session row"))?;
-        table::changed_a_row(done.rows_affected(), StoreError::NotFound)
     }
+}
+
+/// Runs a statement that binds `payload, expires_at, hour, owner, meta, id, now`
+/// (`update`, its same-hour form, `replace_expired`), and counts the rows it changed.
+async fn write_record(
+    conn: &mut SqliteConnection,
+    sql: &SqlStr,
+    record: &Record,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let (owner, meta) = crate::owner::columns(record);
+    let done = sqlx::query(sql.clone())
+        .bind(record.payload())
+        .bind(record.expires_at_unix_millis())
+        .bind(expiry_hour(record.expires_at()))
+        .bind(owner)
+        .bind(meta)
+        .bind(record.id().as_str())
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Runs a statement that binds `expires_at, hour, id, now` (`touch`, its same-hour form), and
+/// counts the rows it changed.
+///
+/// `update` and `touch` run the same-hour form first, which leaves the hour (and so the
+/// index) alone, and the full one only when it matched no row: the hour moved, or there is no
+/// live row. SQLite rewrites an index entry whenever an `UPDATE` assigns its column, even to
+/// the same value; two statements in-process cost less than that page write.
+async fn touch_row(
+    conn: &mut SqliteConnection,
+    sql: &SqlStr,
+    id: &RecordId,
+    expires_at: OffsetDateTime,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(sql.clone())
+        .bind(unix_millis(expires_at))
+        .bind(expiry_hour(expires_at))
+        .bind(id.as_str())
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
 }

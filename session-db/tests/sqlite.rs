@@ -6,7 +6,7 @@ mod common;
 use common::live_records;
 use session_core::record::unix_millis;
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{SessionStore, StoreError};
+use session_core::{Record, SessionKey, SessionStore, StoreError};
 use session_db::SqliteStore;
 use session_db::testing::unique_table;
 use session_testkit::{Capabilities, Guarded, run_case, store_conformance};
@@ -336,5 +336,183 @@ async fn sqlite_concurrent_writes_of_one_store_never_meet_the_busy_lock() {
         task.await
             .expect("task")
             .expect("no write of one store meets another's lock");
+    }
+}
+
+/// Writes that queue behind one another share a transaction, but each caller still gets its
+/// own answer: 48 writes at once (creates, a duplicate create, updates and deletes of rows
+/// that exist and of rows that do not), in rounds, each answered as it would be alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_writes_committed_together_keep_their_own_answers() {
+    let guarded = sqlite_file_store().await;
+    let store = guarded.store();
+    for round in 0..5 {
+        let existing = live_records(store, 8).await;
+        let fresh = || {
+            Record::new(
+                SessionKey::generate().record_id(),
+                format!(r#"{{"v":1,"data":{{"round":{round}}}}}"#),
+                OffsetDateTime::now_utc() + Duration::hours(1),
+            )
+        };
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(48));
+        let mut tasks = Vec::new();
+        for n in 0..48 {
+            let store = store.clone();
+            let barrier = barrier.clone();
+            let mine = existing[n % 8].clone();
+            let new = fresh();
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                match n % 6 {
+                    0 => store.create(&new).await.map(|()| "created"),
+                    1 => match store.create(&mine).await {
+                        Err(StoreError::DuplicateId) => Ok("duplicate"),
+                        other => other.map(|()| "created a duplicate"),
+                    },
+                    2 => store.update(&mine).await.map(|()| "updated"),
+                    3 => match store.update(&new).await {
+                        Err(StoreError::NotFound) => Ok("not found"),
+                        other => other.map(|()| "updated a missing row"),
+                    },
+                    4 => store
+                        .touch(mine.id(), mine.expires_at())
+                        .await
+                        .map(|()| "touched"),
+                    _ => store.delete(new.id()).await.map(|live| {
+                        if live {
+                            "deleted a missing row"
+                        } else {
+                            "nothing to delete"
+                        }
+                    }),
+                }
+            }));
+        }
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.expect("task").expect("each write answers"));
+        }
+        let expected = [
+            "created",
+            "duplicate",
+            "updated",
+            "not found",
+            "touched",
+            "nothing to delete",
+        ];
+        for (n, answer) in answers.iter().enumerate() {
+            assert_eq!(*answer, expected[n % 6], "round {round}, write {n}");
+        }
+        for record in &existing {
+            assert!(store.load(record.id()).await.expect("load").is_some());
+            assert!(store.delete(record.id()).await.expect("delete"));
+        }
+    }
+}
+
+/// A caller that leaves while its write is queued (a timed-out request) never takes others'
+/// writes with it, even when its own task was the one running the shared transaction: half of
+/// 32 writers are aborted at once, round after round, and every write of the other half is
+/// answered and on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_dropped_writers_do_not_cut_short_the_others_writes() {
+    let guarded = sqlite_file_store().await;
+    let store = guarded.store();
+    let records = live_records(store, 32).await;
+    for round in 0..40 {
+        let mut kept = Vec::new();
+        let mut dropped = Vec::new();
+        for (n, record) in records.iter().enumerate() {
+            let store = store.clone();
+            let record = Record::new(
+                record.id().clone(),
+                format!(r#"{{"v":1,"data":{{"round":{round}}}}}"#),
+                record.expires_at(),
+            );
+            let task = tokio::spawn(async move { store.update(&record).await });
+            if n % 2 == 0 {
+                kept.push(task)
+            } else {
+                dropped.push(task)
+            }
+            if n == 1 {
+                // A writer to be dropped is first in the queue and runs the first group.
+                tokio::task::yield_now().await;
+            }
+        }
+        // Mid-commit, most rounds: a commit here takes from 0.1 ms to a few.
+        tokio::time::sleep(std::time::Duration::from_micros(50 * round)).await;
+        dropped.iter().for_each(tokio::task::JoinHandle::abort);
+        for task in kept {
+            task.await.expect("task").expect("a kept write is answered");
+        }
+        for task in dropped {
+            // Aborted or finished: either way its write happened whole or not at all.
+            let _ = task.await;
+        }
+        for record in records.iter().step_by(2) {
+            let loaded = store.load(record.id()).await.expect("load").expect("live");
+            assert_eq!(
+                loaded.payload(),
+                format!(r#"{{"v":1,"data":{{"round":{round}}}}}"#),
+                "round {round}"
+            );
+        }
+    }
+}
+
+/// One write's failure is never another's: when a write fails inside a shared transaction
+/// (here a trigger refuses it, by aborting the statement or by rolling the whole transaction
+/// back), the group is rolled back and every write runs again on its own, so only the refused
+/// one fails and every other is on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_refused_write_fails_alone_in_a_shared_transaction() {
+    for action in ["ABORT", "ROLLBACK"] {
+        let guarded = sqlite_file_store().await;
+        let store = guarded.store();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE TRIGGER refuse BEFORE UPDATE ON sessions WHEN NEW.payload = 'refused' \
+             BEGIN SELECT RAISE({action}, 'refused by the test'); END"
+        )))
+        .execute(store.pool())
+        .await
+        .expect("trigger");
+        let records = live_records(store, 16).await;
+        for round in 0..10 {
+            let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(16));
+            let tasks: Vec<_> = records
+                .iter()
+                .enumerate()
+                .map(|(n, record)| {
+                    let payload = if n == round {
+                        "refused".to_owned()
+                    } else {
+                        format!(r#"{{"v":1,"data":{{"round":{round}}}}}"#)
+                    };
+                    let record = Record::new(record.id().clone(), payload, record.expires_at());
+                    let (store, barrier) = (store.clone(), barrier.clone());
+                    tokio::spawn(async move {
+                        barrier.wait().await;
+                        store.update(&record).await
+                    })
+                })
+                .collect();
+            for (n, task) in tasks.into_iter().enumerate() {
+                let answer = task.await.expect("task");
+                assert_eq!(
+                    answer.is_err(),
+                    n == round,
+                    "{action}, round {round}, write {n}"
+                );
+            }
+            for (n, record) in records.iter().enumerate() {
+                let loaded = store.load(record.id()).await.expect("load").expect("live");
+                if n != round {
+                    let expected = format!(r#"{{"v":1,"data":{{"round":{round}}}}}"#);
+                    assert_eq!(loaded.payload(), expected, "{action}, round {round}");
+                }
+            }
+        }
     }
 }
